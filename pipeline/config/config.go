@@ -1,0 +1,305 @@
+// Package config loads and validates ferry.yaml. It keeps the line and column of every value so
+// that each problem is reported as file:line:col, and it reports all problems at once.
+package config
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+)
+
+// FileName is the config file Ferry looks for at the repository root.
+const FileName = "ferry.yaml"
+
+// Pos is a position in the config file, 1-based.
+type Pos struct {
+	Line int `json:"line"`
+	Col  int `json:"col"`
+}
+
+// Config is a loaded ferry.yaml.
+type Config struct {
+	// File is the path the config was read from; Root is the repository root it describes.
+	File string `json:"-"`
+	Root string `json:"-"`
+
+	Version  int    `json:"version"`
+	Trunk    string `json:"trunk"`
+	Registry string `json:"registry,omitempty"`
+	// State is where runs are kept: empty for the local .ferry directory, or oci://host/repo.
+	State        string                   `json:"state,omitempty"`
+	Services     []*Service               `json:"services"`
+	Triggers     []*Trigger               `json:"triggers"`
+	Environments []*Environment           `json:"environments,omitempty"`
+	Stages       map[string]*StageOptions `json:"stages,omitempty"`
+	Scan         ScanPolicy               `json:"scan"`
+	// Secrets names environment variables whose values are masked in every log, summary and journal.
+	Secrets []string `json:"secrets,omitempty"`
+}
+
+// Service is one microservice folder of the monorepo.
+type Service struct {
+	Name string `json:"name"`
+	Pos  Pos    `json:"-"`
+	// Path is the service's folder, relative to the repository root.
+	Path string `json:"path"`
+	// Paths adds or removes paths with Azure Pipelines path filter semantics.
+	Paths     PathFilter        `json:"paths"`
+	DependsOn []Dependency      `json:"dependsOn,omitempty"`
+	Build     *Command          `json:"build,omitempty"`
+	Test      *Command          `json:"test,omitempty"`
+	Env       map[string]string `json:"env,omitempty"`
+	Image     *Image            `json:"image,omitempty"`
+	// Chart is the Helm chart folder, relative to the repository root.
+	Chart string      `json:"chart,omitempty"`
+	Scan  *ScanPolicy `json:"scan,omitempty"`
+}
+
+// Dependency is one entry of dependsOn: another service or a shared folder.
+type Dependency struct {
+	// Service is set when the entry names a service; Folder otherwise.
+	Service string `json:"service,omitempty"`
+	Folder  string `json:"folder,omitempty"`
+	Pos     Pos    `json:"-"`
+}
+
+func (d Dependency) String() string {
+	if d.Service != "" {
+		return d.Service
+	}
+	return d.Folder
+}
+
+// PathFilter is an include/exclude list with Azure Pipelines path semantics.
+type PathFilter struct {
+	Include []string `json:"include,omitempty"`
+	Exclude []string `json:"exclude,omitempty"`
+}
+
+// Empty reports whether the filter has no entries.
+func (f PathFilter) Empty() bool { return len(f.Include) == 0 && len(f.Exclude) == 0 }
+
+// RefFilter is an include/exclude list of branch or tag patterns with Azure Pipelines semantics.
+type RefFilter struct {
+	Include []string `json:"include,omitempty"`
+	Exclude []string `json:"exclude,omitempty"`
+}
+
+// Command is a build or test command. Written as a string it is split like a shell would and
+// run directly, unless it uses shell syntax (pipes, redirections, variables, globs, && ...),
+// in which case it runs under sh -c. Written as a list it is always run directly.
+type Command struct {
+	// Line is the string form; Args the list form. Exactly one is set.
+	Line string   `json:"line,omitempty"`
+	Args []string `json:"args,omitempty"`
+	Pos  Pos      `json:"-"`
+}
+
+func (c *Command) String() string {
+	if c == nil {
+		return ""
+	}
+	if c.Line != "" {
+		return c.Line
+	}
+	return strings.Join(c.Args, " ")
+}
+
+// Image says how the service's container image is built.
+type Image struct {
+	// Dockerfile and Context are relative to the service folder.
+	Dockerfile string `json:"dockerfile"`
+	Context    string `json:"context"`
+	// Builder is auto, native, buildah, docker or podman.
+	Builder  string            `json:"builder"`
+	Platform string            `json:"platform"`
+	Target   string            `json:"target,omitempty"`
+	Args     map[string]string `json:"args,omitempty"`
+}
+
+// Builders lists the accepted image.builder values.
+var Builders = []string{"auto", "native", "buildah", "docker", "podman"}
+
+// Trigger maps a git event to a pipeline: which branches, which paths, which stages.
+type Trigger struct {
+	Name string `json:"name"`
+	Pos  Pos    `json:"-"`
+	// Event is push or pr. Defaults: pr for the trigger named pr, push for the others.
+	Event string `json:"event"`
+	// Release makes the trigger select the one service named by a release/<service>/<semver>
+	// branch, whatever changed. Defaults to true for the trigger named release.
+	Release  bool       `json:"release"`
+	Branches RefFilter  `json:"branches"`
+	Tags     RefFilter  `json:"tags"`
+	Paths    PathFilter `json:"paths"`
+	Stages   []string   `json:"stages"`
+}
+
+// Environment is a deployment target. Environments are ordered: deploy goes through them in turn.
+type Environment struct {
+	Name        string `json:"name"`
+	Pos         Pos    `json:"-"`
+	KubeContext string `json:"kubeContext,omitempty"`
+	Namespace   string `json:"namespace,omitempty"`
+	// RegistryNamespace, when set, makes Ferry promote the image by digest to
+	// REGISTRY/<registryNamespace>/<service>:<version> before deploying to this environment.
+	RegistryNamespace string    `json:"registryNamespace,omitempty"`
+	Approval          *Approval `json:"approval,omitempty"`
+}
+
+// Approval is a manual gate before an environment.
+type Approval struct {
+	Approvers    []string `json:"approvers"`
+	MinApprovals int      `json:"minApprovals"`
+}
+
+// StageOptions tunes one stage kind for every service.
+type StageOptions struct {
+	Timeout time.Duration `json:"timeout,omitempty"`
+	// Retries is how many times a failed attempt is retried, with exponential backoff.
+	Retries int `json:"retries,omitempty"`
+}
+
+// ScanPolicy is the vulnerability gate.
+type ScanPolicy struct {
+	// FailOn is the lowest severity that fails the gate (default HIGH).
+	FailOn        string       `json:"failOn,omitempty"`
+	IgnoreUnfixed bool         `json:"ignoreUnfixed,omitempty"`
+	Ignore        []ScanIgnore `json:"ignore,omitempty"`
+	Trivy         TrivyOptions `json:"trivy"`
+	set           map[string]bool
+}
+
+// ScanIgnore accepts one finding until it expires.
+type ScanIgnore struct {
+	ID      string    `json:"id"`
+	Reason  string    `json:"reason"`
+	Expires time.Time `json:"expires"`
+	Pos     Pos       `json:"-"`
+}
+
+// TrivyOptions configures the Trivy CLI.
+type TrivyOptions struct {
+	Path         string        `json:"path,omitempty"`
+	CacheDir     string        `json:"cacheDir,omitempty"`
+	Offline      bool          `json:"offline,omitempty"`
+	DBRepository string        `json:"dbRepository,omitempty"`
+	Timeout      time.Duration `json:"timeout,omitempty"`
+}
+
+// Stage names, in the only order a pipeline may list them.
+const (
+	StageBuild   = "build"
+	StageTest    = "test"
+	StageImage   = "image"
+	StageScan    = "scan"
+	StagePush    = "push"
+	StageChart   = "chart"
+	StageDeploy  = "deploy"
+	StageApprove = "approve"
+	StagePromote = "promote"
+)
+
+// TriggerStages are the stages a trigger may list, in pipeline order. Approve and promote are
+// not listed: deploy expands into them per environment.
+var TriggerStages = []string{StageBuild, StageTest, StageImage, StageScan, StagePush, StageChart, StageDeploy}
+
+// RetryableStages are the stages whose failures can be transient (registry and cluster calls).
+var RetryableStages = []string{StageImage, StageScan, StagePush, StageChart, StageDeploy, StagePromote}
+
+// AllStages are every stage kind, including the per-environment ones.
+var AllStages = []string{StageBuild, StageTest, StageImage, StageScan, StagePush, StageChart, StageDeploy, StageApprove, StagePromote}
+
+// Service returns the service with that name, or nil.
+func (c *Config) Service(name string) *Service {
+	for _, s := range c.Services {
+		if s.Name == name {
+			return s
+		}
+	}
+	return nil
+}
+
+// ServiceNames returns the names of all services in file order.
+func (c *Config) ServiceNames() []string {
+	names := make([]string, len(c.Services))
+	for i, s := range c.Services {
+		names[i] = s.Name
+	}
+	return names
+}
+
+// StageOptionsFor returns the options for a stage kind, zero when none are configured.
+func (c *Config) StageOptionsFor(stage string) StageOptions {
+	if o := c.Stages[stage]; o != nil {
+		return *o
+	}
+	return StageOptions{}
+}
+
+// ScanPolicyFor merges a service's scan settings over the top-level ones: keys the service
+// sets win, the ignore lists are joined.
+func (c *Config) ScanPolicyFor(s *Service) ScanPolicy {
+	p := c.Scan
+	p.Ignore = append([]ScanIgnore(nil), c.Scan.Ignore...)
+	if s == nil || s.Scan == nil {
+		return p
+	}
+	o := s.Scan
+	if o.set["failOn"] {
+		p.FailOn = o.FailOn
+	}
+	if o.set["ignoreUnfixed"] {
+		p.IgnoreUnfixed = o.IgnoreUnfixed
+	}
+	p.Ignore = append(p.Ignore, o.Ignore...)
+	if o.set["trivy"] {
+		p.Trivy = o.Trivy
+	}
+	return p
+}
+
+// Error is one problem in a config file.
+type Error struct {
+	File  string
+	Pos   Pos
+	Field string
+	Msg   string
+}
+
+func (e Error) Error() string {
+	var b strings.Builder
+	b.WriteString(e.File)
+	if e.Pos.Line > 0 {
+		fmt.Fprintf(&b, ":%d:%d", e.Pos.Line, e.Pos.Col)
+	}
+	b.WriteString(": ")
+	if e.Field != "" {
+		b.WriteString(e.Field)
+		b.WriteString(": ")
+	}
+	b.WriteString(e.Msg)
+	return b.String()
+}
+
+// Errors is every problem found in a config file, in file order.
+type Errors []Error
+
+func (es Errors) Error() string {
+	lines := make([]string, len(es))
+	for i, e := range es {
+		lines[i] = e.Error()
+	}
+	return strings.Join(lines, "\n")
+}
+
+func (es Errors) sorted() Errors {
+	sort.SliceStable(es, func(i, j int) bool {
+		if es[i].Pos.Line != es[j].Pos.Line {
+			return es[i].Pos.Line < es[j].Pos.Line
+		}
+		return es[i].Pos.Col < es[j].Pos.Col
+	})
+	return es
+}

@@ -1,0 +1,203 @@
+package config
+
+import (
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+var update = flag.Bool("update", false, "rewrite the expected outputs in testdata")
+
+// TestErrorSuite loads every testdata/err/*.yaml against the fixture repository and compares
+// the full list of errors with the .out file beside it.
+func TestErrorSuite(t *testing.T) {
+	files, err := filepath.Glob("testdata/err/*.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) == 0 {
+		t.Fatal("no error cases")
+	}
+	for _, file := range files {
+		name := strings.TrimSuffix(filepath.Base(file), ".yaml")
+		t.Run(name, func(t *testing.T) {
+			data, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = Parse("ferry.yaml", "testdata/repo", data)
+			var errs Errors
+			if !errors.As(err, &errs) || len(errs) == 0 {
+				t.Fatalf("want config errors, got %v", err)
+			}
+			got := errs.Error() + "\n"
+			want := strings.TrimSuffix(file, ".yaml") + ".out"
+			if *update {
+				if err := os.WriteFile(want, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			exp, err := os.ReadFile(want)
+			if err != nil {
+				t.Fatalf("%v (run go test -update to create it)", err)
+			}
+			if diff := cmp.Diff(string(exp), got); diff != "" {
+				t.Errorf("errors differ (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestLoadExample(t *testing.T) {
+	cfg, err := Load("../../examples/shipping/ferry.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Version != 1 || cfg.Trunk != "main" || cfg.Registry != "127.0.0.1:5000/shipping" {
+		t.Errorf("top level = %d %q %q", cfg.Version, cfg.Trunk, cfg.Registry)
+	}
+	d := cfg.Service("delivery")
+	if d == nil {
+		t.Fatal("no delivery service")
+	}
+	want := &Service{
+		Name: "delivery", Pos: Pos{Line: 7, Col: 3},
+		Path:  "src/shipping/delivery",
+		Paths: PathFilter{Include: []string{"charts/delivery"}, Exclude: []string{"src/shipping/delivery/docs"}},
+		DependsOn: []Dependency{
+			{Folder: "src/shipping/common", Pos: Pos{Line: 10, Col: 17}},
+			{Service: "package", Pos: Pos{Line: 10, Col: 38}},
+		},
+		Build: &Command{Line: "go build -trimpath -o bin/delivery .", Pos: Pos{Line: 11, Col: 12}},
+		Test:  &Command{Line: "go test ./...", Pos: Pos{Line: 12, Col: 11}},
+		Env:   map[string]string{"CGO_ENABLED": "0"},
+		Image: &Image{Dockerfile: "Dockerfile", Context: ".", Builder: "auto", Platform: "linux/amd64"},
+		Chart: "charts/delivery",
+	}
+	if diff := cmp.Diff(want, d, cmp.AllowUnexported(ScanPolicy{})); diff != "" {
+		t.Errorf("delivery (-want +got):\n%s", diff)
+	}
+	if got := cfg.ServiceNames(); !cmp.Equal(got, []string{"delivery", "package", "frontend"}) {
+		t.Errorf("services in file order = %v", got)
+	}
+	var names []string
+	for _, tr := range cfg.Triggers {
+		names = append(names, tr.Name+":"+tr.Event)
+	}
+	if !cmp.Equal(names, []string{"feature:push", "pr:pr", "release:push"}) {
+		t.Errorf("triggers = %v", names)
+	}
+	if rel := cfg.Triggers[2]; !rel.Release || cfg.Triggers[0].Release {
+		t.Errorf("only the release trigger is a release trigger")
+	}
+	prod := cfg.Environments[1]
+	if prod.Name != "prod" || prod.RegistryNamespace != "prod" || prod.Approval == nil || prod.Approval.MinApprovals != 1 {
+		t.Errorf("prod = %+v", prod)
+	}
+	if o := cfg.StageOptionsFor(StagePush); o.Retries != 3 || o.Timeout != 5*time.Minute {
+		t.Errorf("push options = %+v", o)
+	}
+	if cfg.StageOptionsFor(StageBuild) != (StageOptions{}) {
+		t.Errorf("build has no options")
+	}
+}
+
+func TestScanPolicyFor(t *testing.T) {
+	cfg, err := Parse("ferry.yaml", "testdata/repo", []byte(`
+version: 1
+services:
+  a: {path: src/a, scan: {failOn: CRITICAL, ignore: [{id: CVE-2, reason: r, expires: 2030-01-01}]}}
+  b: {path: src/b}
+triggers:
+  feature: {branches: {include: ['*']}, stages: [build]}
+scan:
+  failOn: HIGH
+  ignoreUnfixed: true
+  ignore: [{id: CVE-1, reason: r, expires: 2030-01-01}]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := cfg.ScanPolicyFor(cfg.Service("a"))
+	if a.FailOn != "CRITICAL" || !a.IgnoreUnfixed || len(a.Ignore) != 2 {
+		t.Errorf("a's policy = %+v (service keys win, unset keys inherit, ignores join)", a)
+	}
+	b := cfg.ScanPolicyFor(cfg.Service("b"))
+	if b.FailOn != "HIGH" || len(b.Ignore) != 1 {
+		t.Errorf("b's policy = %+v", b)
+	}
+	if len(cfg.Scan.Ignore) != 1 {
+		t.Errorf("merging changed the top-level policy")
+	}
+}
+
+func TestCommandForms(t *testing.T) {
+	cfg, err := Parse("ferry.yaml", "", []byte(`
+version: 1
+services:
+  a: {path: src/a, build: "make  build ", test: [go, test, "./..."]}
+triggers:
+  feature: {branches: {include: ['*']}, stages: [build, test]}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := cfg.Service("a")
+	if s.Build.Line != "make  build" || s.Build.Args != nil {
+		t.Errorf("string form = %+v", s.Build)
+	}
+	if !cmp.Equal(s.Test.Args, []string{"go", "test", "./..."}) || s.Test.Line != "" {
+		t.Errorf("list form = %+v", s.Test)
+	}
+}
+
+func TestAnchorsAndAliases(t *testing.T) {
+	cfg, err := Parse("ferry.yaml", "", []byte(`
+version: 1
+x-go: &go {build: go build ./..., test: go test ./...}
+services:
+  a: {path: src/a}
+triggers:
+  feature: {branches: {include: ['*']}, stages: &stages [build, test]}
+  main: {branches: {include: [main]}, stages: *stages}
+`))
+	var errs Errors
+	if !errors.As(err, &errs) || len(errs) != 1 || !strings.Contains(errs[0].Msg, `unknown key "x-go"`) {
+		t.Fatalf("want one unknown key error, got %v", err)
+	}
+	if got := cfg.Triggers[1].Stages; !cmp.Equal(got, []string{"build", "test"}) {
+		t.Errorf("aliased stages = %v", got)
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	files, _ := filepath.Glob("testdata/err/*.yaml")
+	files = append(files, "../../examples/shipping/ferry.yaml")
+	for _, file := range files {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, err := Parse("ferry.yaml", "", data)
+		if err == nil && cfg == nil {
+			t.Fatal("nil config without error")
+		}
+		var errs Errors
+		if err != nil && errors.As(err, &errs) {
+			for _, e := range errs {
+				if e.Msg == "" {
+					t.Fatalf("empty message in %v", e)
+				}
+			}
+		}
+	})
+}

@@ -1,0 +1,298 @@
+package config
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/agext/levenshtein"
+	"gopkg.in/yaml.v3"
+)
+
+// decoder walks yaml.Nodes, collecting every problem instead of stopping at the first.
+type decoder struct {
+	file string
+	errs Errors
+}
+
+func posOf(n *yaml.Node) Pos { return Pos{Line: n.Line, Col: n.Column} }
+
+func (d *decoder) errorf(n *yaml.Node, field, format string, args ...any) {
+	e := Error{File: d.file, Field: field, Msg: fmt.Sprintf(format, args...)}
+	if n != nil {
+		e.Pos = posOf(n)
+	}
+	d.errs = append(d.errs, e)
+}
+
+// resolve follows aliases so that anchors work everywhere.
+func resolve(n *yaml.Node) *yaml.Node {
+	for n != nil && n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	return n
+}
+
+func isNull(n *yaml.Node) bool {
+	return n == nil || (n.Kind == yaml.ScalarNode && n.Tag == "!!null")
+}
+
+func kindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		if n.Tag == "!!null" {
+			return "null"
+		}
+		return fmt.Sprintf("%q", n.Value)
+	}
+	return "an unexpected node"
+}
+
+// field is one key a mapping accepts, with the function that decodes its value.
+type field struct {
+	key    string
+	decode func(path string, v *yaml.Node)
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+// mapping decodes a mapping node: it reports keys that are not among fields (listing the
+// expected ones and the closest match), duplicate keys (citing the first), and returns the
+// keys it saw.
+func (d *decoder) mapping(n *yaml.Node, path string, fields []field) map[string]bool {
+	n = resolve(n)
+	seen := map[string]bool{}
+	if isNull(n) {
+		return seen
+	}
+	if n.Kind != yaml.MappingNode {
+		d.errorf(n, path, "expected a mapping, got %s", kindName(n))
+		return seen
+	}
+	first := map[string]*yaml.Node{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if k.Kind != yaml.ScalarNode {
+			d.errorf(k, path, "keys must be strings")
+			continue
+		}
+		if k.Tag == "!!merge" {
+			d.errorf(k, path, "merge keys (<<) are not supported")
+			continue
+		}
+		if prev, dup := first[k.Value]; dup {
+			d.errorf(k, join(path, k.Value), "duplicate key %q (first defined at line %d:%d)", k.Value, prev.Line, prev.Column)
+			continue
+		}
+		first[k.Value] = k
+		f := findField(fields, k.Value)
+		if f == nil {
+			d.errorf(k, path, "%s", unknownKey(k.Value, fields))
+			continue
+		}
+		seen[k.Value] = true
+		f.decode(join(path, k.Value), resolve(v))
+	}
+	return seen
+}
+
+func findField(fields []field, key string) *field {
+	for i := range fields {
+		if fields[i].key == key {
+			return &fields[i]
+		}
+	}
+	return nil
+}
+
+func unknownKey(key string, fields []field) string {
+	names := make([]string, len(fields))
+	best, bestScore := "", 0.0
+	for i, f := range fields {
+		names[i] = f.key
+		if s := levenshtein.Similarity(strings.ToLower(key), strings.ToLower(f.key), nil); s > bestScore {
+			best, bestScore = f.key, s
+		}
+	}
+	msg := fmt.Sprintf("unknown key %q (expected one of: %s)", key, strings.Join(names, ", "))
+	if bestScore >= 0.6 {
+		msg += fmt.Sprintf("; did you mean %q?", best)
+	}
+	return msg
+}
+
+// namedMapping decodes a mapping whose keys are user-chosen names (services, triggers), in
+// file order, reporting duplicates.
+func (d *decoder) namedMapping(n *yaml.Node, path string, each func(name string, key, v *yaml.Node)) {
+	n = resolve(n)
+	if isNull(n) {
+		return
+	}
+	if n.Kind != yaml.MappingNode {
+		d.errorf(n, path, "expected a mapping of names, got %s", kindName(n))
+		return
+	}
+	first := map[string]*yaml.Node{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if k.Kind != yaml.ScalarNode || k.Value == "" {
+			d.errorf(k, path, "names must be non-empty strings")
+			continue
+		}
+		if prev, dup := first[k.Value]; dup {
+			d.errorf(k, join(path, k.Value), "duplicate key %q (first defined at line %d:%d)", k.Value, prev.Line, prev.Column)
+			continue
+		}
+		first[k.Value] = k
+		each(k.Value, k, resolve(v))
+	}
+}
+
+func (d *decoder) str(n *yaml.Node, path string) string {
+	if isNull(n) {
+		return ""
+	}
+	if n.Kind != yaml.ScalarNode {
+		d.errorf(n, path, "expected a string, got %s", kindName(n))
+		return ""
+	}
+	return n.Value
+}
+
+func (d *decoder) integer(n *yaml.Node, path string) int {
+	if isNull(n) {
+		return 0
+	}
+	if n.Kind != yaml.ScalarNode || n.Tag != "!!int" {
+		d.errorf(n, path, "expected an integer, got %s", kindName(n))
+		return 0
+	}
+	v, err := strconv.Atoi(n.Value)
+	if err != nil {
+		d.errorf(n, path, "expected an integer, got %q", n.Value)
+	}
+	return v
+}
+
+func (d *decoder) boolean(n *yaml.Node, path string) bool {
+	if isNull(n) {
+		return false
+	}
+	if n.Kind != yaml.ScalarNode || n.Tag != "!!bool" {
+		d.errorf(n, path, "expected true or false, got %s", kindName(n))
+		return false
+	}
+	var b bool
+	if err := n.Decode(&b); err != nil {
+		d.errorf(n, path, "expected true or false, got %q", n.Value)
+	}
+	return b
+}
+
+func (d *decoder) duration(n *yaml.Node, path string) time.Duration {
+	s := d.str(n, path)
+	if s == "" {
+		return 0
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil || v <= 0 {
+		d.errorf(n, path, "expected a positive duration such as 90s or 10m, got %q", s)
+		return 0
+	}
+	return v
+}
+
+func (d *decoder) date(n *yaml.Node, path string) time.Time {
+	s := d.str(n, path)
+	if s == "" {
+		return time.Time{}
+	}
+	for _, layout := range []string{"2006-01-02", time.RFC3339} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t
+		}
+	}
+	d.errorf(n, path, "expected a date such as 2027-01-31, got %q", s)
+	return time.Time{}
+}
+
+// strings decodes a list of strings. Every element keeps its position in the returned nodes.
+func (d *decoder) strings(n *yaml.Node, path string) ([]string, []*yaml.Node) {
+	if isNull(n) {
+		return nil, nil
+	}
+	if n.Kind != yaml.SequenceNode {
+		d.errorf(n, path, "expected a list of strings, got %s", kindName(n))
+		return nil, nil
+	}
+	var out []string
+	var nodes []*yaml.Node
+	for i, e := range n.Content {
+		e = resolve(e)
+		p := fmt.Sprintf("%s[%d]", path, i)
+		if e.Kind != yaml.ScalarNode || isNull(e) {
+			d.errorf(e, p, "expected a string, got %s", kindName(e))
+			continue
+		}
+		out = append(out, e.Value)
+		nodes = append(nodes, e)
+	}
+	return out, nodes
+}
+
+func (d *decoder) stringMap(n *yaml.Node, path string) map[string]string {
+	if isNull(n) {
+		return nil
+	}
+	if n.Kind != yaml.MappingNode {
+		d.errorf(n, path, "expected a mapping of strings, got %s", kindName(n))
+		return nil
+	}
+	out := map[string]string{}
+	first := map[string]*yaml.Node{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], resolve(n.Content[i+1])
+		if prev, dup := first[k.Value]; dup {
+			d.errorf(k, join(path, k.Value), "duplicate key %q (first defined at line %d:%d)", k.Value, prev.Line, prev.Column)
+			continue
+		}
+		first[k.Value] = k
+		if v.Kind != yaml.ScalarNode {
+			d.errorf(v, join(path, k.Value), "expected a string, got %s", kindName(v))
+			continue
+		}
+		out[k.Value] = v.Value
+	}
+	return out
+}
+
+// oneOf checks a string against a closed set of values.
+func (d *decoder) oneOf(n *yaml.Node, path, v string, allowed []string) bool {
+	for _, a := range allowed {
+		if v == a {
+			return true
+		}
+	}
+	d.errorf(n, path, "invalid value %q (expected one of: %s)", v, strings.Join(allowed, ", "))
+	return false
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

@@ -1,0 +1,674 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"github.com/ferry-ci/ferry/triggers/azure"
+	"gopkg.in/yaml.v3"
+)
+
+// Load reads and validates the config file. The repository root is the file's directory. On
+// problems it returns the partly filled config and an Errors value listing all of them.
+func Load(file string) (*Config, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return Parse(file, filepath.Dir(file), data)
+}
+
+// Parse decodes and validates config data. file names the config in messages; root is the
+// repository root that service folders are checked against ("" skips the checks on disk).
+func Parse(file, root string, data []byte) (*Config, error) {
+	l := &loader{decoder: decoder{file: file}, root: root}
+	cfg := l.load(data)
+	if len(l.errs) > 0 {
+		return cfg, l.errs.sorted()
+	}
+	return cfg, nil
+}
+
+type loader struct {
+	decoder
+	root string
+	cfg  *Config
+	// positions kept for checks that need every service first
+	depNodes   map[*Service][]*yaml.Node
+	stageNodes map[*Trigger][]*yaml.Node
+	stagesNode map[*Trigger]*yaml.Node
+}
+
+var (
+	serviceNameRE = regexp.MustCompile(`^[a-z0-9]+(?:[._-][a-z0-9]+)*$`)
+	envNameRE     = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
+	envVarRE      = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	registryRE    = regexp.MustCompile(`^[A-Za-z0-9.-]+(:[0-9]+)?(/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$`)
+)
+
+func (l *loader) load(data []byte) *Config {
+	cfg := &Config{File: l.file, Root: l.root, Trunk: "main"}
+	l.cfg = cfg
+	l.depNodes = map[*Service][]*yaml.Node{}
+	l.stageNodes = map[*Trigger][]*yaml.Node{}
+	l.stagesNode = map[*Trigger]*yaml.Node{}
+
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		l.errs = append(l.errs, yamlError(l.file, err))
+		return cfg
+	}
+	if len(doc.Content) == 0 {
+		l.errorf(nil, "", "the file is empty (expected at least version, services and triggers)")
+		return cfg
+	}
+	root := resolve(doc.Content[0])
+	var versionNode *yaml.Node
+	seen := l.mapping(root, "", []field{
+		{"version", func(p string, v *yaml.Node) { versionNode = v; cfg.Version = l.integer(v, p) }},
+		{"trunk", func(p string, v *yaml.Node) { cfg.Trunk = l.branchName(v, p) }},
+		{"registry", func(p string, v *yaml.Node) { cfg.Registry = l.registry(v, p) }},
+		{"state", func(p string, v *yaml.Node) { cfg.State = l.state(v, p) }},
+		{"services", func(p string, v *yaml.Node) { l.services(v, p) }},
+		{"triggers", func(p string, v *yaml.Node) { l.triggers(v, p) }},
+		{"environments", func(p string, v *yaml.Node) { l.environments(v, p) }},
+		{"stages", func(p string, v *yaml.Node) { l.stageOptions(v, p) }},
+		{"scan", func(p string, v *yaml.Node) { cfg.Scan = l.scanPolicy(v, p) }},
+		{"secrets", func(p string, v *yaml.Node) { l.secrets(v, p) }},
+	})
+	switch {
+	case !seen["version"]:
+		l.errorf(root, "", "missing key \"version\" (write version: 1)")
+	case cfg.Version != 1 && versionNode != nil && versionNode.Tag == "!!int":
+		l.errorf(versionNode, "version", "unsupported version %d (this Ferry reads version 1)", cfg.Version)
+	}
+	if !seen["services"] && root.Kind == yaml.MappingNode {
+		l.errorf(root, "", "missing key \"services\"")
+	}
+	for i, e := range cfg.Environments {
+		if e.RegistryNamespace != "" && cfg.Registry == "" {
+			l.errs = append(l.errs, Error{File: l.file, Pos: e.Pos, Field: fmt.Sprintf("environments[%d].registryNamespace", i),
+				Msg: "promoting to a registry namespace needs a top-level registry"})
+		}
+	}
+	l.resolveDependencies()
+	l.checkCycles()
+	l.checkTriggerStages()
+	return cfg
+}
+
+// yamlError turns a yaml.v3 syntax error ("yaml: line 3: ...") into a positioned Error.
+func yamlError(file string, err error) Error {
+	msg := err.Error()
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		msg = strings.Join(te.Errors, "; ")
+	}
+	msg = strings.TrimPrefix(msg, "yaml: ")
+	e := Error{File: file, Msg: msg}
+	var line int
+	if _, scanErr := fmt.Sscanf(msg, "line %d:", &line); scanErr == nil {
+		e.Pos = Pos{Line: line, Col: 1}
+		e.Msg = strings.TrimSpace(strings.TrimPrefix(msg, fmt.Sprintf("line %d:", line)))
+	}
+	return e
+}
+
+func (l *loader) branchName(n *yaml.Node, p string) string {
+	s := l.str(n, p)
+	if s == "" || strings.ContainsAny(s, " ~^:?*[\\") || strings.HasPrefix(s, "/") || strings.HasSuffix(s, "/") {
+		l.errorf(n, p, "invalid branch name %q", s)
+		return "main"
+	}
+	return strings.TrimPrefix(s, "refs/heads/")
+}
+
+func (l *loader) registry(n *yaml.Node, p string) string {
+	s := l.str(n, p)
+	if strings.Contains(s, "://") {
+		l.errorf(n, p, "registry %q must not have a scheme (write host[:port][/namespace])", s)
+		return ""
+	}
+	if !registryRE.MatchString(s) {
+		l.errorf(n, p, "invalid registry %q (write host[:port][/namespace], lower case)", s)
+		return ""
+	}
+	return s
+}
+
+func (l *loader) state(n *yaml.Node, p string) string {
+	s := l.str(n, p)
+	switch {
+	case s == "" || s == "local":
+		return ""
+	case strings.HasPrefix(s, "oci://") && registryRE.MatchString(strings.TrimPrefix(s, "oci://")) && strings.Contains(strings.TrimPrefix(s, "oci://"), "/"):
+		return s
+	}
+	l.errorf(n, p, "invalid state %q (expected local or oci://host/repository)", s)
+	return ""
+}
+
+// repoPath checks a path relative to the repository root and returns it cleaned, with '/'.
+func (l *loader) repoPath(n *yaml.Node, p, s string) (string, bool) {
+	if s == "" {
+		l.errorf(n, p, "empty path")
+		return "", false
+	}
+	if strings.HasPrefix(s, "/") || filepath.IsAbs(s) {
+		l.errorf(n, p, "path %q must be relative to the repository root", s)
+		return "", false
+	}
+	c := path.Clean(filepath.ToSlash(s))
+	if c == ".." || strings.HasPrefix(c, "../") {
+		l.errorf(n, p, "path %q is outside the repository", s)
+		return "", false
+	}
+	if c == "." {
+		c = ""
+	}
+	return c, true
+}
+
+func (l *loader) dirExists(rel string) bool {
+	if l.root == "" {
+		return true
+	}
+	st, err := os.Stat(filepath.Join(l.root, filepath.FromSlash(rel)))
+	return err == nil && st.IsDir()
+}
+
+func (l *loader) services(n *yaml.Node, p string) {
+	l.namedMapping(n, p, func(name string, key, v *yaml.Node) {
+		sp := join(p, name)
+		s := &Service{Name: name, Pos: posOf(key)}
+		if !serviceNameRE.MatchString(name) || len(name) > 63 {
+			l.errorf(key, sp, "invalid service name %q (lower-case letters, digits and . _ - between them; it becomes an image repository name)", name)
+		}
+		l.cfg.Services = append(l.cfg.Services, s)
+		var pathNode *yaml.Node
+		seen := l.mapping(v, sp, []field{
+			{"path", func(fp string, v *yaml.Node) {
+				pathNode = v
+				if v.Kind != yaml.ScalarNode {
+					l.str(v, fp)
+					return
+				}
+				if rel, ok := l.repoPath(v, fp, l.str(v, fp)); ok {
+					s.Path = rel
+					if rel == "" {
+						l.errorf(v, fp, "a service cannot be the whole repository")
+					} else if !l.dirExists(rel) {
+						l.errorf(v, fp, "folder %q does not exist", rel)
+					}
+				}
+			}},
+			{"paths", func(fp string, v *yaml.Node) { s.Paths = l.pathFilter(v, fp) }},
+			{"dependsOn", func(fp string, v *yaml.Node) {
+				_, nodes := l.strings(v, fp)
+				l.depNodes[s] = nodes
+			}},
+			{"build", func(fp string, v *yaml.Node) { s.Build = l.command(v, fp) }},
+			{"test", func(fp string, v *yaml.Node) { s.Test = l.command(v, fp) }},
+			{"env", func(fp string, v *yaml.Node) { s.Env = l.stringMap(v, fp) }},
+			{"image", func(fp string, v *yaml.Node) { s.Image = l.image(v, fp) }},
+			{"chart", func(fp string, v *yaml.Node) {
+				if rel, ok := l.repoPath(v, fp, l.str(v, fp)); ok {
+					s.Chart = rel
+					if !l.dirExists(rel) {
+						l.errorf(v, fp, "chart folder %q does not exist", rel)
+					}
+				}
+			}},
+			{"scan", func(fp string, v *yaml.Node) { sc := l.scanPolicy(v, fp); s.Scan = &sc }},
+		})
+		if !seen["path"] && pathNode == nil && v.Kind == yaml.MappingNode {
+			l.errorf(key, sp, "missing key \"path\" (the service's folder)")
+		}
+	})
+}
+
+func (l *loader) pathFilter(n *yaml.Node, p string) PathFilter {
+	var f PathFilter
+	var incNodes, excNodes []*yaml.Node
+	l.mapping(n, p, []field{
+		{"include", func(fp string, v *yaml.Node) { f.Include, incNodes = l.strings(v, fp) }},
+		{"exclude", func(fp string, v *yaml.Node) { f.Exclude, excNodes = l.strings(v, fp) }},
+	})
+	check := func(list []string, nodes []*yaml.Node, fp string) []string {
+		var ok []string
+		for i, e := range list {
+			if _, err := azure.CompilePathPattern(e); err != nil {
+				l.errorf(nodes[i], fmt.Sprintf("%s[%d]", fp, i), "%v", err)
+				continue
+			}
+			if c := path.Clean(strings.Trim(e, "/")); c == ".." || strings.HasPrefix(c, "../") {
+				l.errorf(nodes[i], fmt.Sprintf("%s[%d]", fp, i), "path %q is outside the repository", e)
+				continue
+			}
+			ok = append(ok, e)
+		}
+		return ok
+	}
+	f.Include = check(f.Include, incNodes, join(p, "include"))
+	f.Exclude = check(f.Exclude, excNodes, join(p, "exclude"))
+	return f
+}
+
+func (l *loader) refFilter(n *yaml.Node, p string, tags bool) RefFilter {
+	var f RefFilter
+	var incNodes, excNodes []*yaml.Node
+	l.mapping(n, p, []field{
+		{"include", func(fp string, v *yaml.Node) { f.Include, incNodes = l.strings(v, fp) }},
+		{"exclude", func(fp string, v *yaml.Node) { f.Exclude, excNodes = l.strings(v, fp) }},
+	})
+	compile := azure.NewBranchFilter
+	if tags {
+		compile = azure.NewTagFilter
+	}
+	check := func(list []string, nodes []*yaml.Node, fp string) []string {
+		var ok []string
+		for i, e := range list {
+			if _, err := compile([]string{e}, nil); err != nil {
+				msg := strings.TrimPrefix(err.Error(), "include[0]: ")
+				l.errorf(nodes[i], fmt.Sprintf("%s[%d]", fp, i), "%s", msg)
+				continue
+			}
+			ok = append(ok, e)
+		}
+		return ok
+	}
+	f.Include = check(f.Include, incNodes, join(p, "include"))
+	f.Exclude = check(f.Exclude, excNodes, join(p, "exclude"))
+	return f
+}
+
+func (l *loader) command(n *yaml.Node, p string) *Command {
+	if isNull(n) {
+		return nil
+	}
+	c := &Command{Pos: posOf(n)}
+	switch n.Kind {
+	case yaml.ScalarNode:
+		c.Line = strings.TrimSpace(n.Value)
+		if c.Line == "" {
+			l.errorf(n, p, "empty command")
+			return nil
+		}
+	case yaml.SequenceNode:
+		c.Args, _ = l.strings(n, p)
+		if len(c.Args) == 0 {
+			l.errorf(n, p, "empty command")
+			return nil
+		}
+	default:
+		l.errorf(n, p, "expected a command string or a list of arguments, got %s", kindName(n))
+		return nil
+	}
+	return c
+}
+
+func (l *loader) image(n *yaml.Node, p string) *Image {
+	img := &Image{Dockerfile: "Dockerfile", Context: ".", Builder: "auto", Platform: "linux/amd64"}
+	rel := func(v *yaml.Node, fp string) string {
+		s := l.str(v, fp)
+		if strings.HasPrefix(s, "/") || filepath.IsAbs(s) {
+			l.errorf(v, fp, "path %q must be relative to the service folder", s)
+			return ""
+		}
+		return path.Clean(filepath.ToSlash(s))
+	}
+	l.mapping(n, p, []field{
+		{"dockerfile", func(fp string, v *yaml.Node) { img.Dockerfile = rel(v, fp) }},
+		{"context", func(fp string, v *yaml.Node) { img.Context = rel(v, fp) }},
+		{"builder", func(fp string, v *yaml.Node) {
+			if s := l.str(v, fp); l.oneOf(v, fp, s, Builders) {
+				img.Builder = s
+			}
+		}},
+		{"platform", func(fp string, v *yaml.Node) {
+			s := l.str(v, fp)
+			if parts := strings.Split(s, "/"); len(parts) < 2 || len(parts) > 3 || parts[0] == "" || parts[1] == "" {
+				l.errorf(v, fp, "invalid platform %q (expected os/arch[/variant], e.g. linux/amd64)", s)
+				return
+			}
+			img.Platform = s
+		}},
+		{"target", func(fp string, v *yaml.Node) { img.Target = l.str(v, fp) }},
+		{"args", func(fp string, v *yaml.Node) { img.Args = l.stringMap(v, fp) }},
+	})
+	return img
+}
+
+func (l *loader) triggers(n *yaml.Node, p string) {
+	l.namedMapping(n, p, func(name string, key, v *yaml.Node) {
+		tp := join(p, name)
+		t := &Trigger{Name: name, Pos: posOf(key), Event: "push", Release: name == "release"}
+		if name == "pr" {
+			t.Event = "pr"
+		}
+		l.cfg.Triggers = append(l.cfg.Triggers, t)
+		seen := l.mapping(v, tp, []field{
+			{"event", func(fp string, v *yaml.Node) {
+				if s := l.str(v, fp); l.oneOf(v, fp, s, []string{"push", "pr"}) {
+					t.Event = s
+				}
+			}},
+			{"release", func(fp string, v *yaml.Node) { t.Release = l.boolean(v, fp) }},
+			{"branches", func(fp string, v *yaml.Node) { t.Branches = l.refFilter(v, fp, false) }},
+			{"tags", func(fp string, v *yaml.Node) { t.Tags = l.refFilter(v, fp, true) }},
+			{"paths", func(fp string, v *yaml.Node) { t.Paths = l.pathFilter(v, fp) }},
+			{"stages", func(fp string, v *yaml.Node) {
+				l.stagesNode[t] = v
+				t.Stages, l.stageNodes[t] = l.strings(v, fp)
+			}},
+		})
+		if v.Kind == yaml.MappingNode && !seen["stages"] {
+			l.errorf(key, tp, "missing key \"stages\" (e.g. stages: [build, test])")
+		}
+		if v.Kind == yaml.MappingNode && !seen["branches"] && !seen["tags"] {
+			l.errorf(key, tp, "missing key \"branches\" (which branches this trigger runs for)")
+		}
+		if t.Release && t.Event != "push" {
+			l.errorf(key, tp, "a release trigger must have event push")
+		}
+		if t.Release && !t.Paths.Empty() {
+			l.errorf(key, tp, "a release trigger runs for the service its branch names whatever changed: remove paths")
+		}
+	})
+}
+
+func (l *loader) environments(n *yaml.Node, p string) {
+	if isNull(n) {
+		return
+	}
+	if n.Kind != yaml.SequenceNode {
+		l.errorf(n, p, "expected an ordered list of environments, got %s", kindName(n))
+		return
+	}
+	first := map[string]*yaml.Node{}
+	for i, item := range n.Content {
+		item = resolve(item)
+		ep := fmt.Sprintf("%s[%d]", p, i)
+		e := &Environment{Pos: posOf(item)}
+		var nameNode *yaml.Node
+		l.mapping(item, ep, []field{
+			{"name", func(fp string, v *yaml.Node) { nameNode = v; e.Name = l.str(v, fp) }},
+			{"kubeContext", func(fp string, v *yaml.Node) { e.KubeContext = l.str(v, fp) }},
+			{"namespace", func(fp string, v *yaml.Node) {
+				e.Namespace = l.str(v, fp)
+				if !envNameRE.MatchString(e.Namespace) {
+					l.errorf(v, fp, "invalid Kubernetes namespace %q", e.Namespace)
+				}
+			}},
+			{"registryNamespace", func(fp string, v *yaml.Node) {
+				e.RegistryNamespace = l.str(v, fp)
+				if !registryRE.MatchString("h/" + e.RegistryNamespace) {
+					l.errorf(v, fp, "invalid registry namespace %q", e.RegistryNamespace)
+				}
+			}},
+			{"approval", func(fp string, v *yaml.Node) { e.Approval = l.approval(v, fp) }},
+		})
+		if item.Kind != yaml.MappingNode {
+			continue
+		}
+		switch {
+		case nameNode == nil:
+			l.errorf(item, ep, "missing key \"name\"")
+			continue
+		case !envNameRE.MatchString(e.Name):
+			l.errorf(nameNode, join(ep, "name"), "invalid environment name %q (lower-case letters, digits and -)", e.Name)
+		}
+		if prev, dup := first[e.Name]; dup {
+			l.errorf(nameNode, join(ep, "name"), "duplicate environment %q (first defined at line %d:%d)", e.Name, prev.Line, prev.Column)
+			continue
+		}
+		first[e.Name] = nameNode
+		l.cfg.Environments = append(l.cfg.Environments, e)
+	}
+}
+
+func (l *loader) approval(n *yaml.Node, p string) *Approval {
+	a := &Approval{MinApprovals: 1}
+	var approversNode, minNode *yaml.Node
+	l.mapping(n, p, []field{
+		{"approvers", func(fp string, v *yaml.Node) { approversNode = v; a.Approvers, _ = l.strings(v, fp) }},
+		{"minApprovals", func(fp string, v *yaml.Node) { minNode = v; a.MinApprovals = l.integer(v, fp) }},
+	})
+	if minNode != nil && a.MinApprovals < 1 {
+		l.errorf(minNode, join(p, "minApprovals"), "must be at least 1")
+	}
+	if len(a.Approvers) > 0 && a.MinApprovals > len(a.Approvers) && minNode != nil {
+		l.errorf(minNode, join(p, "minApprovals"), "%d approvals needed but only %d approvers listed", a.MinApprovals, len(a.Approvers))
+	}
+	if approversNode == nil && n.Kind == yaml.MappingNode {
+		l.errorf(n, p, "missing key \"approvers\"")
+	}
+	return a
+}
+
+func (l *loader) stageOptions(n *yaml.Node, p string) {
+	l.cfg.Stages = map[string]*StageOptions{}
+	var fields []field
+	for _, name := range AllStages {
+		fields = append(fields, field{name, func(fp string, v *yaml.Node) {
+			o := &StageOptions{}
+			var retriesNode *yaml.Node
+			l.mapping(v, fp, []field{
+				{"timeout", func(fp string, v *yaml.Node) { o.Timeout = l.duration(v, fp) }},
+				{"retries", func(fp string, v *yaml.Node) { retriesNode = v; o.Retries = l.integer(v, fp) }},
+			})
+			if retriesNode != nil {
+				switch {
+				case o.Retries < 0 || o.Retries > 10:
+					l.errorf(retriesNode, join(fp, "retries"), "must be between 0 and 10")
+				case o.Retries > 0 && !contains(RetryableStages, name):
+					l.errorf(retriesNode, join(fp, "retries"), "%s is not retryable (retryable stages: %s)", name, strings.Join(RetryableStages, ", "))
+					o.Retries = 0
+				}
+			}
+			l.cfg.Stages[name] = o
+		}})
+	}
+	l.mapping(n, p, fields)
+}
+
+// Severities are the vulnerability severities, lowest first.
+var Severities = []string{"UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL"}
+
+func (l *loader) scanPolicy(n *yaml.Node, p string) ScanPolicy {
+	sp := ScanPolicy{}
+	sp.set = l.mapping(n, p, []field{
+		{"failOn", func(fp string, v *yaml.Node) {
+			s := strings.ToUpper(l.str(v, fp))
+			if l.oneOf(v, fp, s, Severities) {
+				sp.FailOn = s
+			}
+		}},
+		{"ignoreUnfixed", func(fp string, v *yaml.Node) { sp.IgnoreUnfixed = l.boolean(v, fp) }},
+		{"ignore", func(fp string, v *yaml.Node) { sp.Ignore = l.scanIgnores(v, fp) }},
+		{"trivy", func(fp string, v *yaml.Node) {
+			l.mapping(v, fp, []field{
+				{"path", func(fp string, v *yaml.Node) { sp.Trivy.Path = l.str(v, fp) }},
+				{"cacheDir", func(fp string, v *yaml.Node) { sp.Trivy.CacheDir = l.str(v, fp) }},
+				{"offline", func(fp string, v *yaml.Node) { sp.Trivy.Offline = l.boolean(v, fp) }},
+				{"dbRepository", func(fp string, v *yaml.Node) { sp.Trivy.DBRepository = l.str(v, fp) }},
+				{"timeout", func(fp string, v *yaml.Node) { sp.Trivy.Timeout = l.duration(v, fp) }},
+			})
+		}},
+	})
+	return sp
+}
+
+func (l *loader) scanIgnores(n *yaml.Node, p string) []ScanIgnore {
+	if isNull(n) {
+		return nil
+	}
+	if n.Kind != yaml.SequenceNode {
+		l.errorf(n, p, "expected a list of {id, reason, expires}, got %s", kindName(n))
+		return nil
+	}
+	var out []ScanIgnore
+	for i, item := range n.Content {
+		item = resolve(item)
+		ip := fmt.Sprintf("%s[%d]", p, i)
+		ig := ScanIgnore{Pos: posOf(item)}
+		seen := l.mapping(item, ip, []field{
+			{"id", func(fp string, v *yaml.Node) { ig.ID = l.str(v, fp) }},
+			{"reason", func(fp string, v *yaml.Node) { ig.Reason = l.str(v, fp) }},
+			{"expires", func(fp string, v *yaml.Node) { ig.Expires = l.date(v, fp) }},
+		})
+		if item.Kind != yaml.MappingNode {
+			continue
+		}
+		for _, k := range []string{"id", "reason", "expires"} {
+			if !seen[k] {
+				l.errorf(item, ip, "missing key %q (every ignore entry needs an id, a reason and an expiry date)", k)
+			}
+		}
+		out = append(out, ig)
+	}
+	return out
+}
+
+func (l *loader) secrets(n *yaml.Node, p string) {
+	names, nodes := l.strings(n, p)
+	for i, s := range names {
+		if !envVarRE.MatchString(s) {
+			l.errorf(nodes[i], fmt.Sprintf("%s[%d]", p, i), "invalid environment variable name %q", s)
+			continue
+		}
+		l.cfg.Secrets = append(l.cfg.Secrets, s)
+	}
+}
+
+// resolveDependencies turns each dependsOn entry into a service or a folder, now that every
+// service is known.
+func (l *loader) resolveDependencies() {
+	for _, s := range l.cfg.Services {
+		for i, n := range l.depNodes[s] {
+			p := fmt.Sprintf("services.%s.dependsOn[%d]", s.Name, i)
+			name := n.Value
+			if l.cfg.Service(name) != nil {
+				if name == s.Name {
+					l.errorf(n, p, "service %q depends on itself", name)
+					continue
+				}
+				s.DependsOn = append(s.DependsOn, Dependency{Service: name, Pos: posOf(n)})
+				continue
+			}
+			rel, ok := l.repoPath(n, p, name)
+			if !ok {
+				continue
+			}
+			if rel == "" {
+				l.errorf(n, p, "depending on the whole repository makes every change affect %q; remove the entry or name a folder", s.Name)
+				continue
+			}
+			if !l.dirExists(rel) {
+				l.errorf(n, p, "unknown service or folder %q", name)
+				continue
+			}
+			s.DependsOn = append(s.DependsOn, Dependency{Folder: rel, Pos: posOf(n)})
+		}
+	}
+}
+
+// checkCycles reports each cycle among service dependencies once, at the entry that closes it.
+func (l *loader) checkCycles() {
+	const (
+		unvisited = iota
+		active
+		done
+	)
+	state := map[string]int{}
+	var stack []string
+	var visit func(s *Service)
+	visit = func(s *Service) {
+		state[s.Name] = active
+		stack = append(stack, s.Name)
+		for _, d := range s.DependsOn {
+			if d.Service == "" {
+				continue
+			}
+			switch state[d.Service] {
+			case active:
+				start := indexOf(stack, d.Service)
+				cycle := append(append([]string(nil), stack[start:]...), d.Service)
+				l.errs = append(l.errs, Error{File: l.file, Pos: d.Pos,
+					Field: fmt.Sprintf("services.%s.dependsOn", s.Name),
+					Msg:   "dependency cycle: " + strings.Join(cycle, " -> ")})
+			case unvisited:
+				visit(l.cfg.Service(d.Service))
+			}
+		}
+		stack = stack[:len(stack)-1]
+		state[s.Name] = done
+	}
+	for _, s := range l.cfg.Services {
+		if state[s.Name] == unvisited {
+			visit(s)
+		}
+	}
+}
+
+// checkTriggerStages validates each trigger's stage list: known names, no duplicates, pipeline
+// order, and the stages each one needs.
+func (l *loader) checkTriggerStages() {
+	for _, t := range l.cfg.Triggers {
+		nodes := l.stageNodes[t]
+		base := fmt.Sprintf("triggers.%s.stages", t.Name)
+		var valid []string
+		last := -1
+		for i, s := range t.Stages {
+			p := fmt.Sprintf("%s[%d]", base, i)
+			idx := indexOf(TriggerStages, s)
+			switch {
+			case s == StageApprove || s == StagePromote:
+				l.errorf(nodes[i], p, "%s is not listed: deploy adds it for environments with approval or registryNamespace", s)
+				continue
+			case idx < 0:
+				l.errorf(nodes[i], p, "unknown stage %q (expected one of: %s)", s, strings.Join(TriggerStages, ", "))
+				continue
+			case contains(valid, s):
+				l.errorf(nodes[i], p, "duplicate stage %q", s)
+				continue
+			case idx < last:
+				l.errorf(nodes[i], p, "stage %q must come before %q (order: %s)", s, TriggerStages[last], strings.Join(TriggerStages, ", "))
+			}
+			last = max(last, idx)
+			valid = append(valid, s)
+		}
+		needs := map[string]string{StageScan: StageImage, StagePush: StageImage, StageChart: StagePush, StageDeploy: StageChart}
+		for i, s := range t.Stages {
+			if need, ok := needs[s]; ok && contains(valid, s) && !contains(valid, need) {
+				l.errorf(nodes[i], fmt.Sprintf("%s[%d]", base, i), "stage %q needs stage %q before it", s, need)
+			}
+		}
+		if len(t.Stages) == 0 && l.stagesNode[t] != nil {
+			l.errorf(l.stagesNode[t], base, "no stages listed")
+		}
+		if i := indexOf(t.Stages, StagePush); i >= 0 && l.cfg.Registry == "" {
+			l.errorf(nodes[i], fmt.Sprintf("%s[%d]", base, i), "stage push needs a top-level registry")
+		}
+		if i := indexOf(t.Stages, StageDeploy); i >= 0 && len(l.cfg.Environments) == 0 {
+			l.errorf(nodes[i], fmt.Sprintf("%s[%d]", base, i), "stage deploy needs at least one entry in environments")
+		}
+		t.Stages = valid
+	}
+}
+
+func indexOf(list []string, s string) int {
+	for i, v := range list {
+		if v == s {
+			return i
+		}
+	}
+	return -1
+}
+
+func contains(list []string, s string) bool { return indexOf(list, s) >= 0 }
