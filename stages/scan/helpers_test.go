@@ -1,0 +1,254 @@
+package scan
+
+import (
+	"archive/tar"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/gofrs/flock"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"github.com/ferry-ci/ferry/internal/testenv"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files and the recorded trivy report in testdata")
+
+// toolsModule is the separate Go module of test tools, relative to this package.
+const toolsModule = "../../tools"
+
+// fixtureYAML is the fixture vulnerability DB of these tests.
+const fixtureYAML = "testdata/trivy-db.yaml"
+
+// mkdb returns the path of tools/mkdb, built once per change of its sources: the binary is
+// cached in testenv.ToolsDir() under a hash of the tools module's go.mod, go.sum and mkdb
+// sources (and the Go version), and concurrent test processes serialize on a file lock.
+// FERRY_MKDB overrides the path.
+func mkdb(t *testing.T) string {
+	t.Helper()
+	if p := os.Getenv("FERRY_MKDB"); p != "" {
+		return p
+	}
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		testenv.Missing(t, "go command not found, needed to build tools/mkdb")
+	}
+	h := sha256.New()
+	fmt.Fprintln(h, runtime.Version())
+	files := []string{filepath.Join(toolsModule, "go.mod"), filepath.Join(toolsModule, "go.sum")}
+	srcs, err := filepath.Glob(filepath.Join(toolsModule, "mkdb", "*.go"))
+	if err != nil || len(srcs) == 0 {
+		t.Fatalf("no sources in %s/mkdb: %v", toolsModule, err)
+	}
+	files = append(files, srcs...)
+	slices.Sort(files)
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(h, "%s %d\n", filepath.Base(f), len(b))
+		h.Write(b)
+	}
+	dir := filepath.Join(testenv.ToolsDir(), "mkdb-"+hex.EncodeToString(h.Sum(nil))[:16])
+	bin := filepath.Join(dir, "mkdb")
+	if _, err := os.Stat(bin); err == nil {
+		return bin
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	lock := flock.New(bin + ".lock")
+	if err := lock.Lock(); err != nil {
+		t.Fatalf("locking %s: %v", lock.Path(), err)
+	}
+	defer lock.Unlock()
+	if _, err := os.Stat(bin); err == nil {
+		return bin // built by another process while we waited
+	}
+	tmp := bin + ".tmp"
+	cmd := exec.CommandContext(t.Context(), goBin, "build", "-o", tmp, "./mkdb")
+	cmd.Dir = toolsModule
+	cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=readonly")
+	start := time.Now()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building tools/mkdb: %v\n%s", err, out)
+	}
+	if err := os.Rename(tmp, bin); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("built %s in %s", bin, time.Since(start).Round(time.Millisecond))
+	return bin
+}
+
+// fixtureDB builds the fixture DB into a fresh trivy cache dir and returns the dir. With
+// push set, it also publishes the DB as an OCI artifact at that reference.
+func fixtureDB(t *testing.T, push string) string {
+	t.Helper()
+	dir := t.TempDir()
+	args := []string{"-cache-dir", dir}
+	if push != "" {
+		args = append(args, "-push", push)
+	}
+	cmd := exec.CommandContext(t.Context(), mkdb(t), append(args, fixtureYAML)...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("mkdb: %v\n%s", err, out)
+	}
+	return dir
+}
+
+// vulnApp builds testdata/vulnapp against the given golang.org/x/text version, statically
+// and with -trimpath, with the given build tags.
+func vulnApp(t *testing.T, xtext string, tags ...string) []byte {
+	t.Helper()
+	src := t.TempDir()
+	err := os.CopyFS(src, os.DirFS("testdata/vulnapp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	goCmd := func(args ...string) {
+		t.Helper()
+		cmd := exec.CommandContext(t.Context(), "go", args...)
+		cmd.Dir = src
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOWORK=off", "GOFLAGS=-mod=readonly", "GOTOOLCHAIN=local")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("go %v: %v\n%s", args, err, out)
+		}
+	}
+	goCmd("mod", "edit", "-require=golang.org/x/text@"+xtext)
+	args := []string{"build", "-trimpath", "-o", "vulnapp"}
+	if len(tags) > 0 {
+		args = append(args, "-tags", tags[0])
+	}
+	goCmd(append(args, ".")...)
+	b, err := os.ReadFile(filepath.Join(src, "vulnapp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// appImage packs the binary as /usr/local/bin/vulnapp in a one-layer image.
+func appImage(t *testing.T, bin []byte) v1.Image {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, d := range []string{"usr/", "usr/local/", "usr/local/bin/"} {
+		if err := tw.WriteHeader(&tar.Header{Name: d, Typeflag: tar.TypeDir, Mode: 0o755}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tw.WriteHeader(&tar.Header{Name: "usr/local/bin/vulnapp", Typeflag: tar.TypeReg, Mode: 0o755, Size: int64(len(bin))}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tw.Write(bin); err != nil {
+		t.Fatal(err)
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	layerBytes := buf.Bytes()
+	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
+		return io.NopCloser(bytes.NewReader(layerBytes)), nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := mutate.Append(empty.Image, mutate.Addendum{Layer: layer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg = cfg.DeepCopy()
+	cfg.OS, cfg.Architecture = "linux", runtime.GOARCH
+	cfg.Config.Entrypoint = []string{"/usr/local/bin/vulnapp"}
+	img, err = mutate.ConfigFile(img, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+// writeLayout writes img as an OCI image layout in dir.
+func writeLayout(t *testing.T, dir string, img v1.Image) string {
+	t.Helper()
+	p, err := layout.Write(dir, empty.Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.AppendImage(img); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// pushImage pushes img to registry/repo and returns its reference by digest.
+func pushImage(t *testing.T, registry, repo string, img v1.Image) string {
+	t.Helper()
+	tag, err := name.NewTag(registry + "/" + repo + ":test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(tag, img, remote.WithContext(t.Context())); err != nil {
+		t.Fatalf("pushing %s: %v", tag, err)
+	}
+	d, err := img.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tag.Context().Digest(d.String()).String()
+}
+
+// fakeTrivy writes an executable shell script standing in for trivy.
+func fakeTrivy(t *testing.T, script string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "trivy")
+	if err := os.WriteFile(p, []byte("#!/bin/sh\n"+script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// golden compares got with testdata/golden/name, or rewrites the file with -update.
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	p := filepath.Join("testdata", "golden", name)
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(p)
+	if err != nil {
+		if os.IsNotExist(err) {
+			t.Fatalf("%s missing: run go test -run %s -update", p, t.Name())
+		}
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs (go test -update rewrites it):\n--- got\n%s\n--- want\n%s", p, got, want)
+	}
+}

@@ -1,0 +1,5 @@
+//go:build !unfixed
+
+package main
+
+func extra() string { return "" }
