@@ -1,0 +1,286 @@
+package pipeline
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"time"
+
+	"github.com/ferry-ci/ferry/triggers"
+)
+
+// Status is the state of a stage, a service's pipeline or a run.
+type Status string
+
+const (
+	Pending   Status = "pending"
+	Running   Status = "running"
+	Succeeded Status = "succeeded"
+	Failed    Status = "failed"
+	Skipped   Status = "skipped"
+	Cancelled Status = "cancelled"
+	// Waiting means an approval gate has not been passed yet; resume after approving.
+	Waiting Status = "waiting"
+)
+
+// Done reports whether a stage in this state needs no more work: it succeeded or was skipped.
+func (s Status) Done() bool { return s == Succeeded || s == Skipped }
+
+// Run is one execution of a plan. Its state is rebuilt from the run's journal: the record
+// written when the run was created, then every stage transition in order.
+type Run struct {
+	ID      string         `json:"id"`
+	Created time.Time      `json:"created"`
+	Event   triggers.Event `json:"event"`
+	Plan    *Plan          `json:"plan"`
+	// ConfigDigest identifies the ferry.yaml the run was planned with; resume refuses a
+	// changed config rather than mixing two.
+	ConfigDigest string        `json:"configDigest"`
+	Options      RunOptions    `json:"options"`
+	Services     []*ServiceRun `json:"services"`
+	Approvals    []Approval    `json:"approvals,omitempty"`
+	// CancelRequested is set by ferry cancel; the engine stops at the next boundary.
+	CancelRequested bool `json:"cancelRequested,omitempty"`
+	// Owner is the process executing the run, when one is.
+	Owner *Owner `json:"owner,omitempty"`
+}
+
+// RunOptions are the choices a run was started with; resume keeps them.
+type RunOptions struct {
+	DryRun   bool `json:"dryRun,omitempty"`
+	NoCache  bool `json:"noCache,omitempty"`
+	FailFast bool `json:"failFast,omitempty"`
+	Jobs     int  `json:"jobs,omitempty"`
+	Force    bool `json:"force,omitempty"`
+}
+
+// Owner identifies the process that executes a run, so that cancel can reach it.
+type Owner struct {
+	Host string `json:"host"`
+	PID  int    `json:"pid"`
+}
+
+// ServiceRun is one service's pipeline in a run.
+type ServiceRun struct {
+	Name     string        `json:"name"`
+	Pipeline string        `json:"pipeline"`
+	Version  string        `json:"version,omitempty"`
+	Stages   []*StageState `json:"stages"`
+}
+
+// StageState is the journaled state of one stage of one service.
+type StageState struct {
+	ID       StageID   `json:"id"`
+	Status   Status    `json:"status"`
+	Reason   string    `json:"reason,omitempty"`
+	Started  time.Time `json:"started,omitzero"`
+	Ended    time.Time `json:"ended,omitzero"`
+	Attempts int       `json:"attempts,omitempty"`
+	// InputsDigest identifies everything the stage's result depends on (content-addressed cache).
+	InputsDigest string `json:"inputsDigest,omitempty"`
+	// CachedFrom is the run whose result was reused.
+	CachedFrom string  `json:"cachedFrom,omitempty"`
+	Outputs    Outputs `json:"outputs,omitzero"`
+	// Log is the stage's log, relative to the run's folder in the store.
+	Log string `json:"log,omitempty"`
+}
+
+// Duration is how long the stage ran, zero if it has not ended.
+func (s *StageState) Duration() time.Duration {
+	if s.Started.IsZero() || s.Ended.IsZero() {
+		return 0
+	}
+	return s.Ended.Sub(s.Started)
+}
+
+// Approval is one person's approval of an environment for a run.
+type Approval struct {
+	Env     string    `json:"env"`
+	By      string    `json:"by"`
+	At      time.Time `json:"at"`
+	Comment string    `json:"comment,omitempty"`
+}
+
+// NewRunID returns a sortable, unique run id: UTC time and 6 random hex digits.
+func NewRunID(now time.Time) string {
+	return now.UTC().Format("20060102-150405") + "-" + randomHex(3)
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// NewRun creates the run of a plan with every stage pending.
+func NewRun(id string, now time.Time, plan *Plan, configDigest string, opts RunOptions) *Run {
+	r := &Run{ID: id, Created: now.UTC(), Event: plan.Event, Plan: plan, ConfigDigest: configDigest, Options: opts}
+	for _, sp := range plan.Services {
+		sr := &ServiceRun{Name: sp.Name, Pipeline: sp.Pipeline, Version: sp.Version}
+		for _, id := range sp.Stages {
+			sr.Stages = append(sr.Stages, &StageState{ID: id, Status: Pending})
+		}
+		r.Services = append(r.Services, sr)
+	}
+	return r
+}
+
+// Service returns the named service's pipeline, or nil.
+func (r *Run) Service(name string) *ServiceRun {
+	for _, s := range r.Services {
+		if s.Name == name {
+			return s
+		}
+	}
+	return nil
+}
+
+// Stage returns a stage's state, or nil.
+func (s *ServiceRun) Stage(id StageID) *StageState {
+	for _, st := range s.Stages {
+		if st.ID == id {
+			return st
+		}
+	}
+	return nil
+}
+
+// Status of a service's pipeline: the first stage that is not done decides.
+func (s *ServiceRun) Status() Status {
+	for _, st := range s.Stages {
+		if !st.Status.Done() {
+			return st.Status
+		}
+	}
+	return Succeeded
+}
+
+// Status of the run: failed if any service failed, then cancelled, running, waiting,
+// pending, and succeeded when every service succeeded.
+func (r *Run) Status() Status {
+	counts := map[Status]int{}
+	for _, s := range r.Services {
+		counts[s.Status()]++
+	}
+	for _, st := range []Status{Failed, Cancelled, Running, Waiting, Pending} {
+		if counts[st] > 0 {
+			return st
+		}
+	}
+	return Succeeded
+}
+
+// Approvals returns the distinct approvers of an environment.
+func (r *Run) ApprovalsFor(env string) []Approval {
+	var out []Approval
+	seen := map[string]bool{}
+	for _, a := range r.Approvals {
+		if a.Env == env && !seen[a.By] {
+			seen[a.By] = true
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// Output finds the outputs of an earlier stage of the same service.
+func (s *ServiceRun) Output(kind string) (Outputs, bool) {
+	for _, st := range s.Stages {
+		if st.ID.Kind() == kind && st.Status.Done() && !st.Outputs.IsZero() {
+			return st.Outputs, true
+		}
+	}
+	return Outputs{}, false
+}
+
+// Outputs are the typed results a stage publishes for later stages and for people. Each stage
+// fills its own field.
+type Outputs struct {
+	Build   *BuildOutput   `json:"build,omitempty"`
+	Image   *ImageOutput   `json:"image,omitempty"`
+	Scan    *ScanOutput    `json:"scan,omitempty"`
+	Push    *PushOutput    `json:"push,omitempty"`
+	Chart   *ChartOutput   `json:"chart,omitempty"`
+	Approve *ApproveOutput `json:"approve,omitempty"`
+	Promote *PushOutput    `json:"promote,omitempty"`
+	Deploy  *DeployOutput  `json:"deploy,omitempty"`
+}
+
+// IsZero reports whether no output is set.
+func (o Outputs) IsZero() bool { return o == Outputs{} }
+
+// BuildOutput records the files a build or test command created or changed in the service
+// folder, by content digest, so a cached result is reused only while those files are still
+// there.
+type BuildOutput struct {
+	Files map[string]string `json:"files,omitempty"`
+}
+
+// ImageOutput is a built image, kept as an OCI image layout.
+type ImageOutput struct {
+	Digest  string `json:"digest"`
+	Layout  string `json:"layout"`
+	Builder string `json:"builder"`
+}
+
+// ScanOutput is the verdict of the vulnerability gate.
+type ScanOutput struct {
+	Passed   bool           `json:"passed"`
+	Counts   map[string]int `json:"counts,omitempty"`
+	Failing  []string       `json:"failing,omitempty"`
+	Report   string         `json:"report,omitempty"`
+	Scanner  string         `json:"scanner,omitempty"`
+	Database string         `json:"database,omitempty"`
+}
+
+// PushOutput is an image in a registry: always referred to by digest.
+type PushOutput struct {
+	Ref    string   `json:"ref"`
+	Digest string   `json:"digest"`
+	Tags   []string `json:"tags,omitempty"`
+}
+
+// ChartOutput is a Helm chart pushed to an OCI registry.
+type ChartOutput struct {
+	Ref     string `json:"ref"`
+	Digest  string `json:"digest"`
+	Version string `json:"version"`
+}
+
+// ApproveOutput lists who approved.
+type ApproveOutput struct {
+	By []string `json:"by"`
+}
+
+// DeployOutput is a Helm release revision.
+type DeployOutput struct {
+	Release   string `json:"release"`
+	Namespace string `json:"namespace"`
+	Revision  int    `json:"revision"`
+}
+
+// String is a one-line summary of the outputs for tables.
+func (o Outputs) String() string {
+	switch {
+	case o.Push != nil:
+		return o.Push.Ref
+	case o.Promote != nil:
+		return o.Promote.Ref
+	case o.Image != nil:
+		return o.Image.Digest
+	case o.Scan != nil:
+		if o.Scan.Passed {
+			return "passed"
+		}
+		return fmt.Sprintf("failed: %d findings", len(o.Scan.Failing))
+	case o.Chart != nil:
+		return o.Chart.Ref
+	case o.Deploy != nil:
+		return fmt.Sprintf("%s/%s revision %d", o.Deploy.Namespace, o.Deploy.Release, o.Deploy.Revision)
+	case o.Approve != nil:
+		return fmt.Sprintf("approved by %v", o.Approve.By)
+	case o.Build != nil:
+		return fmt.Sprintf("%d files", len(o.Build.Files))
+	}
+	return ""
+}
