@@ -1,0 +1,255 @@
+package report
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/ferry-ci/ferry/pipeline"
+)
+
+// AzureOptions are the paths of an Azure Pipelines step; the CLI reads them from the
+// environment.
+type AzureOptions struct {
+	// SummaryDir is where the Markdown summary is written (e.g. $AGENT_TEMPDIRECTORY); empty
+	// for no summary.
+	SummaryDir string
+	// RepoRoot is the repository checkout; issues point at files under it.
+	RepoRoot string
+}
+
+// Azure renders a run as Azure Pipelines logging commands: one collapsed group per finished
+// stage with its log, issues on failures and on the source lines the log points at, output
+// variables (runId, status, images) and an uploaded Markdown summary at Close. It never sets
+// the task result: Ferry's exit code decides it.
+type Azure struct {
+	mu     sync.Mutex
+	w      io.Writer
+	opt    AzureOptions
+	sum    runSummary
+	closed bool
+	errs   errs
+}
+
+var _ pipeline.Reporter = (*Azure)(nil)
+
+// NewAzure returns an Azure Pipelines renderer writing logging commands to w (the step's
+// standard output). Call Close when the run is over.
+func NewAzure(w io.Writer, opt AzureOptions) *Azure {
+	return &Azure{w: w, opt: opt, sum: newRunSummary()}
+}
+
+// Report renders one event; a stage's group is written whole when it finishes.
+func (a *Azure) Report(e pipeline.Event) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed {
+		return
+	}
+	a.sum.observe(e)
+	switch e.Kind {
+	case pipeline.RunStarted:
+		a.printf("Ferry run %s started\n", e.Run)
+	case pipeline.StageFinished:
+		a.stage(e)
+	case pipeline.RunFinished:
+		a.printf("%s\n", azureText(fmt.Sprintf("Ferry run %s %s%s", e.Run, a.sum.status, runDetail(e))))
+	}
+}
+
+func (a *Azure) stage(e pipeline.Event) {
+	title := fmt.Sprintf("%s › %s", e.Service, e.Stage)
+	switch {
+	case e.Status == pipeline.Skipped || e.Status == pipeline.Waiting:
+		a.printf("##[section]%s\n", azureText(title+" "+string(e.Status)+": "+orDefault(e.Message, string(e.Status))))
+		return
+	case e.LogFile == "":
+		// Nothing ran (cancelled before starting): no empty group.
+		a.printf("%s\n", azureText(stageHeadline(e)))
+	default:
+		a.printf("##[group]%s\n", azureText(stageHeadline(e)))
+		a.copyLog(e.LogFile)
+		a.printf("##[endgroup]\n")
+	}
+	if e.Status != pipeline.Failed {
+		return
+	}
+	a.printf("##vso[task.logissue type=error]%s\n", azureEscape(title+" failed: "+orDefault(e.Message, "failed")))
+	if e.LogFile == "" {
+		return
+	}
+	log, err := readLogTail(e.LogFile, maxLogRead)
+	if err != nil {
+		return
+	}
+	n := 0
+	for _, loc := range FindLocations(log, e.ServiceDir, a.opt.RepoRoot) {
+		if loc.Severity != "error" && loc.Severity != "warning" {
+			continue
+		}
+		a.printf("##vso[task.logissue type=%s;sourcepath=%s;linenumber=%d", loc.Severity, azureProperty(loc.File), loc.Line)
+		if loc.Col > 0 {
+			a.printf(";columnnumber=%d", loc.Col)
+		}
+		a.printf("]%s\n", azureEscape(loc.Message))
+		if n++; n == maxAnnotations {
+			break
+		}
+	}
+}
+
+// copyLog writes a stage log into its group, defused: the agent takes "##vso[" anywhere in a
+// line, and "##[" at its start, for a command, so a build could otherwise set variables or
+// upload files through Ferry's output.
+func (a *Azure) copyLog(name string) {
+	f, err := os.Open(name)
+	if err != nil {
+		a.printf("(log not readable: %v)\n", err)
+		return
+	}
+	defer f.Close()
+	lw := &lineEndWriter{w: a.w}
+	_, err = io.Copy(&defuseWriter{w: lw}, f)
+	a.errs.keep(err)
+	a.errs.keep(lw.end())
+}
+
+// Close sets the output variables and uploads the summary.
+func (a *Azure) Close() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed {
+		return a.errs.err
+	}
+	a.closed = true
+	images, err := json.Marshal(a.sum.images())
+	a.errs.keep(err)
+	vars := map[string]string{"runId": a.sum.run, "status": string(a.sum.status), "images": string(images)}
+	a.errs.keep(WriteAzureOutputs(a.w, vars))
+	if a.opt.SummaryDir != "" {
+		a.errs.keep(a.uploadSummary())
+	}
+	return a.errs.err
+}
+
+func (a *Azure) uploadSummary() error {
+	var b bytes.Buffer
+	if err := writeSummaryMarkdown(&b, &a.sum); err != nil {
+		return err
+	}
+	dir, err := filepath.Abs(a.opt.SummaryDir)
+	if err != nil {
+		return fmt.Errorf("writing summary: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("writing summary: %w", err)
+	}
+	name := filepath.Join(dir, "ferry-summary-"+fileSafe(a.sum.run)+".md")
+	if err := os.WriteFile(name, b.Bytes(), 0o644); err != nil {
+		return fmt.Errorf("writing summary: %w", err)
+	}
+	a.printf("##vso[task.uploadsummary]%s\n", azureEscape(name))
+	return nil
+}
+
+func (a *Azure) printf(format string, args ...any) {
+	_, err := fmt.Fprintf(a.w, format, args...)
+	a.errs.keep(err)
+}
+
+// azureProperty escapes a logging command property value: also ";" and "]", which end it.
+func azureProperty(s string) string {
+	return strings.NewReplacer("%", "%AZP25", "\r", "%0D", "\n", "%0A", ";", "%3B", "]", "%5D").Replace(s)
+}
+
+// azureText is a text for the rest of a formatting command's line: one line, defused.
+func azureText(s string) string { return string(defuse([]byte(oneLine(s)))) }
+
+// fileSafe keeps letters, digits, '-', '_' and '.' of a name for use in a file name.
+func fileSafe(s string) string {
+	if s == "" {
+		return "run"
+	}
+	return strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.' {
+			return r
+		}
+		return '_'
+	}, s)
+}
+
+// defuseWriter inserts a zero-width space after "##" where a logging command would start. It
+// works on whole lines and keeps a partial line until it ends.
+type defuseWriter struct {
+	w       io.Writer
+	partial []byte
+}
+
+func (d *defuseWriter) Write(p []byte) (int, error) {
+	d.partial = append(d.partial, p...)
+	i := bytes.LastIndexByte(d.partial, '\n')
+	if i < 0 && len(d.partial) < maxLogRead {
+		return len(p), nil
+	}
+	cut := i + 1
+	if i < 0 {
+		cut = len(d.partial)
+	}
+	if _, err := d.w.Write(defuse(d.partial[:cut])); err != nil {
+		return 0, err
+	}
+	d.partial = append(d.partial[:0], d.partial[cut:]...)
+	return len(p), nil
+}
+
+// ReadFrom copies r and writes the last partial line, so io.Copy ends with everything written.
+func (d *defuseWriter) ReadFrom(r io.Reader) (int64, error) {
+	var n int64
+	buf := make([]byte, 32<<10)
+	for {
+		m, err := r.Read(buf)
+		n += int64(m)
+		if m > 0 {
+			if _, werr := d.Write(buf[:m]); werr != nil {
+				return n, werr
+			}
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return n, err
+		}
+	}
+	if len(d.partial) > 0 {
+		if _, err := d.w.Write(defuse(d.partial)); err != nil {
+			return n, err
+		}
+		d.partial = d.partial[:0]
+	}
+	return n, nil
+}
+
+func defuse(b []byte) []byte {
+	if !bytes.Contains(b, []byte("##")) {
+		return b
+	}
+	b = bytes.ReplaceAll(b, []byte("##vso["), []byte("##\u200bvso["))
+	var out []byte
+	for line := range bytes.Lines(b) {
+		if t := bytes.TrimLeft(line, " \t"); bytes.HasPrefix(t, []byte("##[")) {
+			at := len(line) - len(t) + 2
+			out = append(out, line[:at]...)
+			out = append(out, "\u200b"...)
+			out = append(out, line[at:]...)
+			continue
+		}
+		out = append(out, line...)
+	}
+	return out
+}

@@ -1,0 +1,222 @@
+// Package report renders what Ferry decides and does for people and CI systems: plans (text,
+// JSON, GitHub and Azure job matrices) and run events (terminal, GitHub Actions, Azure
+// Pipelines, JSON lines), with secrets masked before anything is written.
+package report
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/ferry-ci/ferry/pipeline"
+	"github.com/ferry-ci/ferry/triggers"
+)
+
+// PlanFormats are the accepted values of ferry plan --output.
+var PlanFormats = []string{"text", "json", "github-matrix", "azure-matrix"}
+
+// WritePlan renders a plan in one of PlanFormats.
+func WritePlan(w io.Writer, p *pipeline.Plan, format string) error {
+	switch format {
+	case "text", "":
+		return writePlanText(w, p)
+	case "json":
+		return writeJSON(w, planJSON(p))
+	case "github-matrix":
+		return writeJSON(w, GitHubMatrix(p))
+	case "azure-matrix":
+		return writeJSON(w, AzureMatrix(p))
+	}
+	return fmt.Errorf("unknown output format %q (expected one of: %s)", format, strings.Join(PlanFormats, ", "))
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// jsonPlan is the stable JSON shape of a plan. Changed paths are counted, not listed: a
+// new branch can change 100k files.
+type jsonPlan struct {
+	Event    triggers.Event         `json:"event"`
+	Trigger  string                 `json:"trigger"`
+	Reason   string                 `json:"reason"`
+	Changes  jsonChanges            `json:"changes"`
+	Services []pipeline.ServicePlan `json:"services"`
+}
+
+type jsonChanges struct {
+	Count  int    `json:"count"`
+	All    bool   `json:"all"`
+	From   string `json:"from,omitempty"`
+	To     string `json:"to,omitempty"`
+	Reason string `json:"reason"`
+}
+
+func planJSON(p *pipeline.Plan) jsonPlan {
+	services := p.Services
+	if services == nil {
+		services = []pipeline.ServicePlan{}
+	}
+	return jsonPlan{
+		Event: p.Event, Trigger: p.Trigger, Reason: p.Reason, Services: services,
+		Changes: jsonChanges{Count: len(p.Changes.Paths), All: p.Changes.All, From: p.Changes.From, To: p.Changes.To, Reason: p.Changes.Reason},
+	}
+}
+
+func writePlanText(w io.Writer, p *pipeline.Plan) error {
+	ev := p.Event
+	fmt.Fprintf(w, "event:   %s %s", ev.Kind, ev.Ref)
+	if ev.Kind == triggers.PullRequest {
+		fmt.Fprintf(w, " into %s", ev.Base)
+	}
+	fmt.Fprintf(w, " (%s)\n", ev.Source)
+	fmt.Fprintf(w, "changes: %d paths, %s\n", len(p.Changes.Paths), p.Changes.Reason)
+	if p.Trigger != "" {
+		fmt.Fprintf(w, "trigger: %s (%s)\n", p.Trigger, p.Reason)
+	} else {
+		fmt.Fprintf(w, "trigger: none (%s)\n", p.Reason)
+	}
+	if len(p.Services) == 0 {
+		_, err := fmt.Fprintln(w, "\nno services affected")
+		return err
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SERVICE\tPIPELINE\tVERSION\tSTAGES")
+	for _, s := range p.Services {
+		version := s.Version
+		if version == "" {
+			version = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.Name, s.Pipeline, version, joinStages(s.Stages, " > "))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(w)
+	for _, s := range p.Services {
+		fmt.Fprintf(w, "%s:\n", s.Name)
+		for _, r := range s.Reasons {
+			fmt.Fprintf(w, "  - %s\n", r)
+		}
+	}
+	return nil
+}
+
+func joinStages(ids []pipeline.StageID, sep string) string {
+	s := make([]string, len(ids))
+	for i, id := range ids {
+		s[i] = string(id)
+	}
+	return strings.Join(s, sep)
+}
+
+// MatrixEntry is one job of a CI matrix: one service's pipeline.
+type MatrixEntry struct {
+	Service  string `json:"service"`
+	Pipeline string `json:"pipeline"`
+	Version  string `json:"version"`
+	Stages   string `json:"stages"`
+}
+
+func matrixEntry(s pipeline.ServicePlan) MatrixEntry {
+	return MatrixEntry{Service: s.Name, Pipeline: s.Pipeline, Version: s.Version, Stages: joinStages(s.Stages, ",")}
+}
+
+// GitHubMatrixValue is the value for strategy.matrix in GitHub Actions: {"include": [...]}.
+// With no services the list is empty; guard the job with
+// `if: needs.plan.outputs.count != '0'` since GitHub rejects a matrix without jobs.
+type GitHubMatrixValue struct {
+	Include []MatrixEntry `json:"include"`
+}
+
+// GitHubMatrix is the plan as a GitHub Actions job matrix.
+func GitHubMatrix(p *pipeline.Plan) GitHubMatrixValue {
+	m := GitHubMatrixValue{Include: []MatrixEntry{}}
+	for _, s := range p.Services {
+		m.Include = append(m.Include, matrixEntry(s))
+	}
+	return m
+}
+
+// AzureMatrix is the plan as an Azure Pipelines matrix: one entry per job name, each a map of
+// variables. With no services it is {}; guard the job with a condition on the count variable.
+func AzureMatrix(p *pipeline.Plan) map[string]MatrixEntry {
+	m := map[string]MatrixEntry{}
+	for _, s := range p.Services {
+		m[azureJobName(s.Name)] = matrixEntry(s)
+	}
+	return m
+}
+
+// azureJobName makes a service name a valid Azure matrix job name (letters, digits, _).
+func azureJobName(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' {
+			return r
+		}
+		return '_'
+	}, s)
+}
+
+// PlanOutputs are the values a plan exports to CI: matrix (GitHub or Azure shape), services (a
+// JSON list of names) and count.
+func PlanOutputs(p *pipeline.Plan, ci string) map[string]string {
+	var matrix []byte
+	if ci == triggers.SourceAzure {
+		matrix, _ = json.Marshal(AzureMatrix(p))
+	} else {
+		matrix, _ = json.Marshal(GitHubMatrix(p))
+	}
+	names, _ := json.Marshal(append([]string{}, p.ServiceNames()...))
+	return map[string]string{
+		"matrix":   string(matrix),
+		"services": string(names),
+		"count":    fmt.Sprint(len(p.Services)),
+	}
+}
+
+// WriteGitHubOutputs appends name=value lines to a $GITHUB_OUTPUT file. Values are single-line
+// JSON, so the simple form is safe.
+func WriteGitHubOutputs(w io.Writer, outputs map[string]string) error {
+	for _, k := range sortedKeys(outputs) {
+		if strings.ContainsAny(outputs[k], "\r\n") {
+			return fmt.Errorf("output %s: value has a line break", k)
+		}
+		if _, err := fmt.Fprintf(w, "%s=%s\n", k, outputs[k]); err != nil {
+			return fmt.Errorf("write GITHUB_OUTPUT: %w", err)
+		}
+	}
+	return nil
+}
+
+// WriteAzureOutputs prints ##vso[task.setvariable] logging commands that make the values
+// output variables of the step (isOutput=true), readable by later jobs.
+func WriteAzureOutputs(w io.Writer, outputs map[string]string) error {
+	for _, k := range sortedKeys(outputs) {
+		if _, err := fmt.Fprintf(w, "##vso[task.setvariable variable=%s;isOutput=true]%s\n", k, azureEscape(outputs[k])); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// azureEscape escapes a logging command value the way the Azure Pipelines agent unescapes it.
+func azureEscape(s string) string {
+	return strings.NewReplacer("%", "%AZP25", "\r", "%0D", "\n", "%0A").Replace(s)
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
