@@ -1,0 +1,186 @@
+// Package pipeline turns an event into a plan of per-service pipelines and runs that plan: the
+// engine loop, the run journal and its stores, locks, the content-addressed cache and the
+// events that renderers show. It knows stages only through the Stage interface.
+package pipeline
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/ferry-ci/ferry/pipeline/config"
+	"github.com/ferry-ci/ferry/triggers"
+)
+
+// StageID names one step of a service's pipeline: a stage kind, and for the per-environment
+// stages the environment after a colon (deploy:qa, approve:prod).
+type StageID string
+
+// NewStageID joins a stage kind and an optional environment.
+func NewStageID(kind, env string) StageID {
+	if env == "" {
+		return StageID(kind)
+	}
+	return StageID(kind + ":" + env)
+}
+
+// Kind is the stage kind (deploy for deploy:qa).
+func (id StageID) Kind() string {
+	k, _, _ := strings.Cut(string(id), ":")
+	return k
+}
+
+// Env is the environment of a per-environment stage, "" otherwise.
+func (id StageID) Env() string {
+	_, e, _ := strings.Cut(string(id), ":")
+	return e
+}
+
+// Matches reports whether a user's stage selector (deploy, or deploy:qa) names this stage.
+func (id StageID) Matches(sel string) bool {
+	return string(id) == sel || (!strings.Contains(sel, ":") && id.Kind() == sel)
+}
+
+// Plan is what an event runs: per affected service, a pipeline with its stages.
+type Plan struct {
+	Event    triggers.Event   `json:"event"`
+	Trigger  string           `json:"trigger,omitempty"`
+	Reason   string           `json:"reason"`
+	Changes  triggers.Changes `json:"changes"`
+	Services []ServicePlan    `json:"services"`
+}
+
+// ServicePlan is one service's pipeline.
+type ServicePlan struct {
+	Name string `json:"name"`
+	// Pipeline is the name of the trigger that selected it (feature, pr, release, ...).
+	Pipeline string `json:"pipeline"`
+	// Release is set for release pipelines.
+	Release bool `json:"release,omitempty"`
+	// Version is the release version (1.0.2) for release pipelines, empty otherwise.
+	Version string    `json:"version,omitempty"`
+	Stages  []StageID `json:"stages"`
+	Reasons []string  `json:"reasons"`
+}
+
+// Service returns the plan of the named service, or nil.
+func (p *Plan) Service(name string) *ServicePlan {
+	for i := range p.Services {
+		if p.Services[i].Name == name {
+			return &p.Services[i]
+		}
+	}
+	return nil
+}
+
+// NewPlan decides which services run which stages for the event. It is a pure function of the
+// config, the event and the changed paths, so the same inputs always give the same plan.
+func NewPlan(cfg *config.Config, ev triggers.Event, ch triggers.Changes) (*Plan, error) {
+	ix, err := triggers.NewIndex(cfg)
+	if err != nil {
+		return nil, err
+	}
+	sel, err := triggers.Select(cfg, ix, ev, ch)
+	if err != nil {
+		return nil, err
+	}
+	plan := &Plan{Event: ev, Reason: sel.Reason, Changes: ch, Services: []ServicePlan{}}
+	if sel.Trigger == nil {
+		return plan, nil
+	}
+	plan.Trigger = sel.Trigger.Name
+	stages := ExpandStages(cfg, sel.Trigger.Stages)
+	for _, a := range sel.Services {
+		sp := ServicePlan{Name: a.Name, Pipeline: sel.Trigger.Name, Stages: stages, Reasons: a.Reasons}
+		if sel.Release != nil {
+			sp.Release = true
+			sp.Version = sel.Release.Version
+		}
+		plan.Services = append(plan.Services, sp)
+	}
+	return plan, nil
+}
+
+// ExpandStages turns a trigger's stage list into stage IDs: deploy becomes, for each
+// environment in order, approve:<env> (when it has an approval), promote:<env> (when it has a
+// registryNamespace) and deploy:<env>.
+func ExpandStages(cfg *config.Config, stages []string) []StageID {
+	var out []StageID
+	for _, s := range stages {
+		if s != config.StageDeploy {
+			out = append(out, StageID(s))
+			continue
+		}
+		for _, env := range cfg.Environments {
+			if env.Approval != nil {
+				out = append(out, NewStageID(config.StageApprove, env.Name))
+			}
+			if env.RegistryNamespace != "" {
+				out = append(out, NewStageID(config.StagePromote, env.Name))
+			}
+			out = append(out, NewStageID(config.StageDeploy, env.Name))
+		}
+	}
+	return out
+}
+
+// Filter narrows a plan to some services and stages, for runs that ask for them. until keeps
+// the stages up to and including the first one it matches.
+func (p *Plan) Filter(services []string, stage, until string) error {
+	if len(services) > 0 {
+		var keep []ServicePlan
+		for _, name := range services {
+			sp := p.Service(name)
+			if sp == nil {
+				return fmt.Errorf("--service %s: not in the plan (planned: %s)", name, strings.Join(p.ServiceNames(), ", "))
+			}
+			keep = append(keep, *sp)
+		}
+		p.Services = keep
+	}
+	for i := range p.Services {
+		sp := &p.Services[i]
+		var keep []StageID
+		for _, id := range sp.Stages {
+			if stage == "" || id.Matches(stage) {
+				keep = append(keep, id)
+			}
+			if until != "" && id.Matches(until) {
+				break
+			}
+		}
+		if stage != "" && len(keep) == 0 {
+			return fmt.Errorf("--stage %s: service %s has no such stage (stages: %s)", stage, sp.Name, joinIDs(sp.Stages))
+		}
+		if until != "" && !containsMatch(sp.Stages, until) {
+			return fmt.Errorf("--until %s: service %s has no such stage (stages: %s)", until, sp.Name, joinIDs(sp.Stages))
+		}
+		sp.Stages = keep
+	}
+	return nil
+}
+
+// ServiceNames lists the planned services in order.
+func (p *Plan) ServiceNames() []string {
+	names := make([]string, len(p.Services))
+	for i, s := range p.Services {
+		names[i] = s.Name
+	}
+	return names
+}
+
+func containsMatch(ids []StageID, sel string) bool {
+	for _, id := range ids {
+		if id.Matches(sel) {
+			return true
+		}
+	}
+	return false
+}
+
+func joinIDs(ids []StageID) string {
+	s := make([]string, len(ids))
+	for i, id := range ids {
+		s[i] = string(id)
+	}
+	return strings.Join(s, ", ")
+}

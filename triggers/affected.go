@@ -1,0 +1,305 @@
+package triggers
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/ferry-ci/ferry/pipeline/config"
+	"github.com/ferry-ci/ferry/triggers/azure"
+)
+
+// entryKind says why a path filter entry belongs to a service.
+type entryKind int
+
+const (
+	ownPath    entryKind = iota // the service's path
+	pathsInc                    // an entry of paths.include
+	pathsExc                    // an entry of paths.exclude
+	dependency                  // a shared folder in dependsOn
+)
+
+// entry is one path filter entry of one service.
+type entry struct {
+	service int
+	kind    entryKind
+	raw     string
+	pattern *azure.PathPattern
+	// literal entries are covered exactly when they sit on the walked path, so they need no
+	// pattern evaluation.
+	literal bool
+}
+
+// trieNode indexes entries by the literal folder in front of their first wildcard.
+type trieNode struct {
+	children map[string]*trieNode
+	entries  []*entry
+}
+
+// Index maps changed paths to services. It is built once per config; Affected walks each path
+// down a prefix trie of the services' folders instead of testing every path against every
+// pattern.
+type Index struct {
+	services []*config.Service
+	root     trieNode
+	// dependents[i] lists the services that name service i in dependsOn.
+	dependents [][]int
+}
+
+// NewIndex builds the index for the config's services.
+func NewIndex(cfg *config.Config) (*Index, error) {
+	ix := &Index{services: cfg.Services, dependents: make([][]int, len(cfg.Services))}
+	pos := map[string]int{}
+	for i, s := range cfg.Services {
+		pos[s.Name] = i
+	}
+	for i, s := range cfg.Services {
+		add := func(kind entryKind, raw string) error {
+			p, err := azure.CompilePathPattern(raw)
+			if err != nil {
+				return fmt.Errorf("service %s: %w", s.Name, err)
+			}
+			e := &entry{service: i, kind: kind, raw: raw, pattern: p, literal: !strings.ContainsAny(raw, "*?")}
+			ix.insert(p.LiteralDir(), e)
+			return nil
+		}
+		if s.Path != "" {
+			if err := add(ownPath, s.Path); err != nil {
+				return nil, err
+			}
+		}
+		for _, inc := range s.Paths.Include {
+			if err := add(pathsInc, inc); err != nil {
+				return nil, err
+			}
+		}
+		for _, exc := range s.Paths.Exclude {
+			if err := add(pathsExc, exc); err != nil {
+				return nil, err
+			}
+		}
+		for _, d := range s.DependsOn {
+			if d.Service != "" {
+				j, ok := pos[d.Service]
+				if !ok {
+					return nil, fmt.Errorf("service %s depends on unknown service %s", s.Name, d.Service)
+				}
+				ix.dependents[j] = append(ix.dependents[j], i)
+				continue
+			}
+			if err := add(dependency, d.Folder); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return ix, nil
+}
+
+func (ix *Index) insert(dir string, e *entry) {
+	n := &ix.root
+	if dir != "" {
+		for _, seg := range strings.Split(dir, "/") {
+			if n.children == nil {
+				n.children = map[string]*trieNode{}
+			}
+			c := n.children[seg]
+			if c == nil {
+				c = &trieNode{}
+				n.children[seg] = c
+			}
+			n = c
+		}
+	}
+	n.entries = append(n.entries, e)
+}
+
+// Affected is one service a change affects, and why.
+type Affected struct {
+	Name    string   `json:"name"`
+	Reasons []string `json:"reasons"`
+}
+
+// hit records, for one service, the first changed path that affected it and through which entry.
+type hit struct {
+	path  string
+	entry *entry
+	count int
+}
+
+// Affected returns the services affected by the changed paths, in config order. A service is
+// affected when a path is included by its own filter (its path, paths.include minus
+// paths.exclude, most specific entry wins, as Azure Pipelines evaluates path filters) or by a
+// shared folder it depends on, or when a service it depends on is affected.
+func (ix *Index) Affected(paths []string) []Affected {
+	hits := make([]*hit, len(ix.services))
+	// best holds, per service, the most specific entry covering the current path; reset per path.
+	best := make([]*entry, len(ix.services))
+	var touched []int
+	for _, p := range paths {
+		touched = touched[:0]
+		consider := func(n *trieNode) {
+			for _, e := range n.entries {
+				if !e.literal && !e.pattern.Covers(p) {
+					continue
+				}
+				cur := best[e.service]
+				if cur == nil {
+					touched = append(touched, e.service)
+				}
+				if cur == nil || moreSpecific(e, cur) {
+					best[e.service] = e
+				}
+			}
+		}
+		n := &ix.root
+		consider(n)
+		for rest := p; n != nil && rest != ""; {
+			seg := rest
+			if i := strings.IndexByte(rest, '/'); i >= 0 {
+				seg, rest = rest[:i], rest[i+1:]
+			} else {
+				rest = ""
+			}
+			if n = n.children[seg]; n != nil {
+				consider(n)
+			}
+		}
+		for _, svc := range touched {
+			e := best[svc]
+			best[svc] = nil
+			if e.kind == pathsExc {
+				continue
+			}
+			if h := hits[svc]; h != nil {
+				h.count++
+				continue
+			}
+			hits[svc] = &hit{path: p, entry: e, count: 1}
+		}
+	}
+	return ix.collect(hits)
+}
+
+// moreSpecific implements "the most specific entry wins; on a tie, exclude wins".
+func moreSpecific(a, b *entry) bool {
+	sa, sb := a.pattern.Specificity(), b.pattern.Specificity()
+	if sa != sb {
+		return sa > sb
+	}
+	return a.kind == pathsExc && b.kind != pathsExc
+}
+
+func (ix *Index) collect(hits []*hit) []Affected {
+	reasons := make([][]string, len(ix.services))
+	for i, h := range hits {
+		if h != nil {
+			reasons[i] = append(reasons[i], h.reason())
+		}
+	}
+	// Propagate through service dependencies, breadth first, in config order.
+	var queue []int
+	for i := range hits {
+		if hits[i] != nil {
+			queue = append(queue, i)
+		}
+	}
+	for len(queue) > 0 {
+		dep := queue[0]
+		queue = queue[1:]
+		for _, svc := range ix.dependents[dep] {
+			first := len(reasons[svc]) == 0
+			reasons[svc] = append(reasons[svc], fmt.Sprintf("depends on service %s (affected)", ix.services[dep].Name))
+			if first {
+				queue = append(queue, svc)
+			}
+		}
+	}
+	var out []Affected
+	for i, r := range reasons {
+		if len(r) > 0 {
+			out = append(out, Affected{Name: ix.services[i].Name, Reasons: dedupe(r)})
+		}
+	}
+	return out
+}
+
+func (h *hit) reason() string {
+	var r string
+	switch h.entry.kind {
+	case ownPath:
+		r = fmt.Sprintf("%s under %s", h.path, h.entry.raw)
+	case pathsInc:
+		r = fmt.Sprintf("%s matches paths.include %q", h.path, h.entry.raw)
+	case dependency:
+		r = fmt.Sprintf("depends on %s (changed: %s)", h.entry.raw, h.path)
+	}
+	if h.count > 1 {
+		r += fmt.Sprintf(" and %d more changed paths", h.count-1)
+	}
+	return r
+}
+
+func dedupe(list []string) []string {
+	seen := map[string]bool{}
+	out := list[:0]
+	for _, s := range list {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// AllAffected marks every service affected, for events whose changes cannot be known.
+func AllAffected(cfg *config.Config, why string) []Affected {
+	out := make([]Affected, len(cfg.Services))
+	for i, s := range cfg.Services {
+		out[i] = Affected{Name: s.Name, Reasons: []string{"every service is affected: " + why}}
+	}
+	return out
+}
+
+// sortedUnique sorts paths and drops duplicates in place.
+func sortedUnique(paths []string) []string {
+	sort.Strings(paths)
+	out := paths[:0]
+	for i, p := range paths {
+		if i == 0 || p != paths[i-1] {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// CleanPaths normalises changed paths given by a user or another tool: forward slashes, no
+// leading ./ or /, no blanks; sorted and without duplicates.
+func CleanPaths(paths []string) []string {
+	out := make([]string, 0, len(paths))
+	for _, p := range paths {
+		p = strings.TrimSpace(strings.ReplaceAll(p, "\\", "/"))
+		for strings.HasPrefix(p, "./") {
+			p = p[2:]
+		}
+		p = strings.TrimPrefix(p, "/")
+		if p != "" {
+			out = append(out, p)
+		}
+	}
+	return sortedUnique(out)
+}
+
+// ScopePaths keeps the paths under prefix, made relative to it: the view of a monorepo that is
+// a folder of a larger repository. An empty prefix keeps every path.
+func ScopePaths(paths []string, prefix string) []string {
+	if prefix == "" {
+		return paths
+	}
+	out := make([]string, 0, len(paths))
+	for _, p := range paths {
+		if rest, ok := strings.CutPrefix(p, prefix+"/"); ok {
+			out = append(out, rest)
+		}
+	}
+	return out
+}

@@ -1,0 +1,127 @@
+package triggers
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/ferry-ci/ferry/pipeline/config"
+	"github.com/ferry-ci/ferry/triggers/azure"
+)
+
+// Changes are the paths an event changed, as far as they could be found.
+type Changes struct {
+	Paths []string `json:"paths"`
+	// All is set when no diff base exists: every service is affected.
+	All bool `json:"all,omitempty"`
+	// From and To are the commits diffed, when a diff was made.
+	From string `json:"from,omitempty"`
+	To   string `json:"to,omitempty"`
+	// Reason says how the paths were found (or given).
+	Reason string `json:"reason"`
+}
+
+// Selection is what an event triggers: the matching trigger and the services it runs for.
+type Selection struct {
+	// Trigger is nil when no trigger matches the event.
+	Trigger *config.Trigger
+	// Reason says why the trigger matched, or why none did.
+	Reason   string
+	Release  *Release
+	Services []Affected
+}
+
+// Select finds the first trigger (in file order) that matches the event and the services it
+// runs for. Release triggers select the service named by the release branch whatever changed;
+// the others select the services affected by the changes.
+func Select(cfg *config.Config, ix *Index, ev Event, ch Changes) (Selection, error) {
+	var misses []string
+	for _, t := range cfg.Triggers {
+		ok, why, err := triggerMatches(t, ev, ch)
+		if err != nil {
+			return Selection{}, fmt.Errorf("trigger %s: %w", t.Name, err)
+		}
+		if !ok {
+			misses = append(misses, fmt.Sprintf("%s: %s", t.Name, why))
+			continue
+		}
+		sel := Selection{Trigger: t, Reason: why}
+		if t.Release {
+			rel, err := ParseReleaseBranch(ev.Ref)
+			if err != nil {
+				return Selection{}, err
+			}
+			if cfg.Service(rel.Service) == nil {
+				return Selection{}, fmt.Errorf("release branch %q: unknown service %q (services: %v)", rel.Branch, rel.Service, cfg.ServiceNames())
+			}
+			sel.Release = &rel
+			sel.Services = []Affected{{Name: rel.Service, Reasons: []string{
+				fmt.Sprintf("release branch %s: version %s", rel.Branch, rel.Version)}}}
+			return sel, nil
+		}
+		if ch.All {
+			sel.Services = AllAffected(cfg, ch.Reason)
+		} else {
+			sel.Services = ix.Affected(ch.Paths)
+		}
+		return sel, nil
+	}
+	sel := Selection{Reason: fmt.Sprintf("no trigger matches %s %s", ev.Kind, ev.FilterRef())}
+	if len(misses) > 0 {
+		sel.Reason += " (" + strings.Join(misses, "; ") + ")"
+	}
+	return sel, nil
+}
+
+// triggerMatches evaluates one trigger with Azure Pipelines semantics: the event kind, then the
+// branch filter (tag pushes: the tag filter, or branch entries written as refs/tags/...), then
+// the trigger's path filter on the changed paths.
+func triggerMatches(t *config.Trigger, ev Event, ch Changes) (bool, string, error) {
+	if string(ev.Kind) != t.Event {
+		return false, fmt.Sprintf("runs on %s events", t.Event), nil
+	}
+	ref := ev.FilterRef()
+	if ref == "" {
+		return false, "the event has no ref", nil
+	}
+	refOK := false
+	why := ""
+	if len(t.Branches.Include) > 0 || len(t.Branches.Exclude) > 0 {
+		bf, err := azure.NewBranchFilter(t.Branches.Include, t.Branches.Exclude)
+		if err != nil {
+			return false, "", err
+		}
+		if bf.Match(ref) {
+			refOK, why = true, fmt.Sprintf("%s matches branches", ref)
+		} else {
+			why = fmt.Sprintf("%s not in branches", ref)
+		}
+	}
+	if !refOK && ev.IsTag() && (len(t.Tags.Include) > 0 || len(t.Tags.Exclude) > 0) {
+		tf, err := azure.NewTagFilter(t.Tags.Include, t.Tags.Exclude)
+		if err != nil {
+			return false, "", err
+		}
+		if tf.Match(ShortRef(ev.Ref)) {
+			refOK, why = true, fmt.Sprintf("tag %s matches tags", ShortRef(ev.Ref))
+		} else {
+			why = fmt.Sprintf("tag %s not in tags", ShortRef(ev.Ref))
+		}
+	}
+	if !refOK {
+		if why == "" {
+			why = fmt.Sprintf("%s not in branches", ref)
+		}
+		return false, why, nil
+	}
+	if t.Release || t.Paths.Empty() || ev.IsTag() || ch.All {
+		return true, why, nil
+	}
+	pf, err := azure.NewPathFilter(t.Paths.Include, t.Paths.Exclude)
+	if err != nil {
+		return false, "", err
+	}
+	if ok, p, by := pf.AnyIncluded(ch.Paths); ok {
+		return true, fmt.Sprintf("%s, %s %s", why, p, by), nil
+	}
+	return false, fmt.Sprintf("%s, but no changed path matches its paths", why), nil
+}

@@ -1,0 +1,358 @@
+package triggers_test
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/ferry-ci/ferry/pipeline/config"
+	"github.com/ferry-ci/ferry/triggers"
+)
+
+const monorepo = `
+version: 1
+registry: registry.example.com
+services:
+  delivery:
+    path: src/shipping/delivery
+    paths: {include: [charts/delivery, 'deploy/*/delivery.yaml'], exclude: [src/shipping/delivery/docs, src/shipping/delivery/**/*.md]}
+    dependsOn: [src/shipping/common, package]
+  package:
+    path: src/shipping/package
+    dependsOn: [libs/proto]
+  frontend:
+    path: src/web/frontend
+  gateway:
+    path: src/web/gateway
+    dependsOn: [frontend]
+triggers:
+  feature: {branches: {include: ['feature/*'], exclude: ['feature/experimental/*']}, stages: [build, test]}
+  docs: {branches: {include: ['docs/*']}, paths: {include: [docs], exclude: [docs/drafts]}, stages: [build]}
+  pr: {branches: {include: [main]}, stages: [build, test, image, scan]}
+  release: {branches: {include: ['release/*']}, stages: [build, test, image, scan, push]}
+  tags: {tags: {include: ['v*']}, stages: [build]}
+`
+
+func loadConfig(t testing.TB, text string) *config.Config {
+	t.Helper()
+	cfg, err := config.Parse("ferry.yaml", "", []byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+func TestAffected(t *testing.T) {
+	cfg := loadConfig(t, monorepo)
+	ix, err := triggers.NewIndex(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name  string
+		paths []string
+		want  map[string][]string
+	}{
+		{"own folder", []string{"src/shipping/delivery/api.go"}, map[string][]string{
+			"delivery": {"src/shipping/delivery/api.go under src/shipping/delivery"}}},
+		{"several files count once", []string{"src/shipping/delivery/a.go", "src/shipping/delivery/b.go", "src/shipping/delivery/c/d.go"},
+			map[string][]string{"delivery": {"src/shipping/delivery/a.go under src/shipping/delivery and 2 more changed paths"}}},
+		{"folder at segment boundary only", []string{"src/shipping/delivery2/x.go", "src/shipping/deliveryx"}, nil},
+		{"exclude wins when more specific", []string{"src/shipping/delivery/docs/guide.md"}, nil},
+		{"wildcard exclude", []string{"src/shipping/delivery/api/README.md"}, nil},
+		{"include outside the folder", []string{"charts/delivery/values.yaml"}, map[string][]string{
+			"delivery": {`charts/delivery/values.yaml matches paths.include "charts/delivery"`}}},
+		{"wildcard include", []string{"deploy/qa/delivery.yaml"}, map[string][]string{
+			"delivery": {`deploy/qa/delivery.yaml matches paths.include "deploy/*/delivery.yaml"`}}},
+		{"wildcard include does not cross folders", []string{"deploy/qa/eu/delivery.yaml"}, nil},
+		{"shared folder triggers dependents", []string{"src/shipping/common/ids.go"}, map[string][]string{
+			"delivery": {"depends on src/shipping/common (changed: src/shipping/common/ids.go)"}}},
+		{"service dependency propagates", []string{"libs/proto/x.proto"}, map[string][]string{
+			"package":  {"depends on libs/proto (changed: libs/proto/x.proto)"},
+			"delivery": {"depends on service package (affected)"}}},
+		{"chain of service dependencies", []string{"src/web/frontend/app.ts"}, map[string][]string{
+			"frontend": {"src/web/frontend/app.ts under src/web/frontend"},
+			"gateway":  {"depends on service frontend (affected)"}}},
+		{"unrelated paths", []string{"README.md", "src/web/other/x"}, nil},
+		{"no paths", nil, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := map[string][]string{}
+			for _, a := range ix.Affected(tc.paths) {
+				got[a.Name] = a.Reasons
+			}
+			if tc.want == nil {
+				tc.want = map[string][]string{}
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("affected (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestAffectedKeepsConfigOrder(t *testing.T) {
+	cfg := loadConfig(t, monorepo)
+	ix, _ := triggers.NewIndex(cfg)
+	var names []string
+	for _, a := range ix.Affected([]string{"src/web/gateway/x", "src/shipping/delivery/x", "src/web/frontend/x"}) {
+		names = append(names, a.Name)
+	}
+	if !cmp.Equal(names, []string{"delivery", "frontend", "gateway"}) {
+		t.Errorf("order = %v", names)
+	}
+}
+
+func TestSelect(t *testing.T) {
+	cfg := loadConfig(t, monorepo)
+	ix, _ := triggers.NewIndex(cfg)
+	push := func(ref string) triggers.Event {
+		return triggers.Event{Kind: triggers.Push, Ref: ref, Source: "flags"}
+	}
+	pr := func(base string) triggers.Event {
+		return triggers.Event{Kind: triggers.PullRequest, Ref: "refs/heads/feature/x", Base: base, Source: "flags"}
+	}
+	cases := []struct {
+		name     string
+		ev       triggers.Event
+		paths    []string
+		trigger  string
+		services []string
+		version  string
+		reason   string
+	}{
+		{"feature push", push("refs/heads/feature/login"), []string{"src/web/frontend/a"}, "feature", []string{"frontend", "gateway"}, "",
+			"refs/heads/feature/login matches branches"},
+		{"excluded branch", push("refs/heads/feature/experimental/x"), []string{"src/web/frontend/a"}, "", nil, "",
+			"no trigger matches push refs/heads/feature/experimental/x"},
+		{"pr to trunk", pr("refs/heads/main"), []string{"src/shipping/common/x"}, "pr", []string{"delivery"}, "",
+			"refs/heads/main matches branches"},
+		{"pr to another branch", pr("refs/heads/develop"), []string{"src/shipping/common/x"}, "", nil, "", "no trigger matches pr refs/heads/develop"},
+		{"release ignores paths", push("refs/heads/release/delivery/v1.0.2"), nil, "release", []string{"delivery"}, "1.0.2",
+			"refs/heads/release/delivery/v1.0.2 matches branches"},
+		{"release with prerelease", push("refs/heads/release/package/2.0.0-rc.1+b7"), nil, "release", []string{"package"}, "2.0.0-rc.1+b7", ""},
+		{"trigger paths match", push("refs/heads/docs/x"), []string{"docs/guide.md", "src/web/frontend/a"}, "docs", []string{"frontend", "gateway"}, "",
+			`refs/heads/docs/x matches branches, docs/guide.md included by "docs"`},
+		{"trigger paths exclude", push("refs/heads/docs/x"), []string{"docs/drafts/a.md"}, "", nil, "", "no changed path matches its paths"},
+		{"tag push", push("refs/tags/v1.2.0"), nil, "tags", nil, "", "tag v1.2.0 matches tags"},
+		{"tags do not match branch filters", push("refs/tags/feature/x"), nil, "", nil, "", "no trigger matches"},
+		{"trunk push has no trigger", push("refs/heads/main"), []string{"src/web/frontend/a"}, "", nil, "", "no trigger matches push refs/heads/main"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			sel, err := triggers.Select(cfg, ix, tc.ev, triggers.Changes{Paths: tc.paths})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := ""
+			if sel.Trigger != nil {
+				got = sel.Trigger.Name
+			}
+			if got != tc.trigger {
+				t.Errorf("trigger = %q, want %q (%s)", got, tc.trigger, sel.Reason)
+			}
+			var names []string
+			for _, s := range sel.Services {
+				names = append(names, s.Name)
+			}
+			if !cmp.Equal(names, tc.services) {
+				t.Errorf("services = %v, want %v", names, tc.services)
+			}
+			if tc.version != "" && (sel.Release == nil || sel.Release.Version != tc.version) {
+				t.Errorf("release = %+v, want version %s", sel.Release, tc.version)
+			}
+			if !strings.Contains(sel.Reason, tc.reason) {
+				t.Errorf("reason = %q, want it to contain %q", sel.Reason, tc.reason)
+			}
+		})
+	}
+}
+
+func TestSelectAllAffected(t *testing.T) {
+	cfg := loadConfig(t, monorepo)
+	ix, _ := triggers.NewIndex(cfg)
+	sel, err := triggers.Select(cfg, ix, triggers.Event{Kind: triggers.Push, Ref: "refs/heads/feature/x"},
+		triggers.Changes{All: true, Reason: "no merge-base with main"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sel.Services) != 4 || sel.Services[0].Reasons[0] != "every service is affected: no merge-base with main" {
+		t.Errorf("selection = %+v", sel.Services)
+	}
+}
+
+func TestReleaseBranchErrors(t *testing.T) {
+	cfg := loadConfig(t, monorepo)
+	ix, _ := triggers.NewIndex(cfg)
+	cases := map[string]string{
+		"refs/heads/release/delivery/1.0":    `version "1.0" is not a semantic version`,
+		"refs/heads/release/delivery/v1":     `version "v1" is not a semantic version`,
+		"refs/heads/release/delivery/latest": `version "latest" is not a semantic version`,
+		"refs/heads/release/nosuch/v1.0.0":   `unknown service "nosuch"`,
+		"refs/heads/release/v1.0.0":          "expected release/<service>/<semver>",
+		"refs/heads/release/a/b/v1.0.0":      "expected release/<service>/<semver>",
+	}
+	for ref, want := range cases {
+		t.Run(ref, func(t *testing.T) {
+			_, err := triggers.Select(cfg, ix, triggers.Event{Kind: triggers.Push, Ref: ref}, triggers.Changes{})
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("err = %v, want %q", err, want)
+			}
+		})
+	}
+}
+
+func TestParseReleaseBranch(t *testing.T) {
+	cases := []struct{ ref, service, version, tag string }{
+		{"release/delivery/v1.0.2", "delivery", "1.0.2", "1.0.2"},
+		{"refs/heads/release/delivery/1.0.2", "delivery", "1.0.2", "1.0.2"},
+		{"release/api/v2.0.0-rc.1+build.7", "api", "2.0.0-rc.1+build.7", "2.0.0-rc.1_build.7"},
+	}
+	for _, tc := range cases {
+		r, err := triggers.ParseReleaseBranch(tc.ref)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.ref, err)
+		}
+		if r.Service != tc.service || r.Version != tc.version || r.ImageTag() != tc.tag {
+			t.Errorf("%s = %+v tag %s", tc.ref, r, r.ImageTag())
+		}
+	}
+}
+
+func FuzzParseReleaseBranch(f *testing.F) {
+	for _, s := range []string{"release/delivery/v1.0.2", "release/a/1.0", "release//", "release/x/v1.2.3-rc.1+b", "", "refs/heads/release/a/v0.0.0"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, ref string) {
+		r, err := triggers.ParseReleaseBranch(ref)
+		if err != nil {
+			return
+		}
+		if r.Service == "" || strings.Contains(r.Service, "/") || r.Version == "" || strings.HasPrefix(r.Version, "v") {
+			t.Fatalf("%q parsed as %+v", ref, r)
+		}
+		if strings.Contains(r.ImageTag(), "+") {
+			t.Fatalf("tag %q has a +", r.ImageTag())
+		}
+		again, err := triggers.ParseReleaseBranch("release/" + r.Service + "/" + r.Version)
+		if err != nil || again.Version != r.Version {
+			t.Fatalf("normalised version %q does not parse back: %v", r.Version, err)
+		}
+	})
+}
+
+func TestDetectEvent(t *testing.T) {
+	files := map[string]string{
+		"/push.json": `{"ref":"refs/heads/feature/x","before":"1111111111111111111111111111111111111111","after":"2222222222222222222222222222222222222222"}`,
+		"/pr.json":   `{"pull_request":{"base":{"ref":"main","sha":"3333333333333333333333333333333333333333"},"head":{"ref":"feature/x","sha":"4444444444444444444444444444444444444444"}}}`,
+	}
+	readFile := func(p string) ([]byte, error) {
+		if s, ok := files[p]; ok {
+			return []byte(s), nil
+		}
+		return nil, os.ErrNotExist
+	}
+	cases := []struct {
+		name  string
+		env   map[string]string
+		flags triggers.EventFlags
+		want  triggers.Event
+		err   string
+	}{
+		{"flags only", nil, triggers.EventFlags{Event: "push", Ref: "feature/x", Before: "a", After: "b"},
+			triggers.Event{Kind: triggers.Push, Ref: "refs/heads/feature/x", Before: "a", After: "b", Source: "flags"}, ""},
+		{"pr flags", nil, triggers.EventFlags{Event: "pr", Base: "main", After: "b"},
+			triggers.Event{Kind: triggers.PullRequest, Base: "refs/heads/main", After: "b", Source: "flags"}, ""},
+		{"pr without base", nil, triggers.EventFlags{Event: "pr"}, triggers.Event{}, "needs its target branch"},
+		{"bad event", nil, triggers.EventFlags{Event: "merge"}, triggers.Event{}, `--event: unknown event "merge"`},
+		{"github push", map[string]string{"GITHUB_ACTIONS": "true", "GITHUB_EVENT_NAME": "push", "GITHUB_REF": "refs/heads/feature/x",
+			"GITHUB_SHA": "2222222222222222222222222222222222222222", "GITHUB_EVENT_PATH": "/push.json"}, triggers.EventFlags{},
+			triggers.Event{Kind: triggers.Push, Ref: "refs/heads/feature/x", Before: "1111111111111111111111111111111111111111",
+				After: "2222222222222222222222222222222222222222", Source: "github"}, ""},
+		{"github pull_request", map[string]string{"GITHUB_ACTIONS": "true", "GITHUB_EVENT_NAME": "pull_request", "GITHUB_REF": "refs/pull/7/merge",
+			"GITHUB_BASE_REF": "main", "GITHUB_HEAD_REF": "feature/x", "GITHUB_EVENT_PATH": "/pr.json"}, triggers.EventFlags{},
+			triggers.Event{Kind: triggers.PullRequest, Ref: "refs/heads/feature/x", Base: "refs/heads/main",
+				BaseSHA: "3333333333333333333333333333333333333333", After: "4444444444444444444444444444444444444444", Source: "github"}, ""},
+		{"flags override github", map[string]string{"GITHUB_ACTIONS": "true", "GITHUB_EVENT_NAME": "push", "GITHUB_REF": "refs/heads/feature/x",
+			"GITHUB_EVENT_PATH": "/push.json"}, triggers.EventFlags{Ref: "release/a/v1.0.0"},
+			triggers.Event{Kind: triggers.Push, Ref: "refs/heads/release/a/v1.0.0", Before: "1111111111111111111111111111111111111111",
+				After: "2222222222222222222222222222222222222222", Source: "github+flags"}, ""},
+		{"github payload missing", map[string]string{"GITHUB_ACTIONS": "true", "GITHUB_EVENT_NAME": "push", "GITHUB_EVENT_PATH": "/nope.json"},
+			triggers.EventFlags{}, triggers.Event{}, "read GitHub event payload"},
+		{"azure ci", map[string]string{"TF_BUILD": "True", "BUILD_REASON": "IndividualCI", "BUILD_SOURCEBRANCH": "refs/heads/feature/x",
+			"BUILD_SOURCEVERSION": "5555555555555555555555555555555555555555"}, triggers.EventFlags{},
+			triggers.Event{Kind: triggers.Push, Ref: "refs/heads/feature/x", After: "5555555555555555555555555555555555555555", Source: "azure"}, ""},
+		{"azure pr", map[string]string{"TF_BUILD": "True", "BUILD_REASON": "PullRequest", "BUILD_SOURCEBRANCH": "refs/pull/7/merge",
+			"BUILD_SOURCEVERSION": "6666666666666666666666666666666666666666", "SYSTEM_PULLREQUEST_TARGETBRANCH": "main",
+			"SYSTEM_PULLREQUEST_SOURCEBRANCH": "refs/heads/feature/x"}, triggers.EventFlags{},
+			triggers.Event{Kind: triggers.PullRequest, Ref: "refs/heads/feature/x", Base: "refs/heads/main",
+				After: "6666666666666666666666666666666666666666", Source: "azure"}, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			env := func(k string) string { return tc.env[k] }
+			got, err := triggers.DetectEvent(env, readFile, tc.flags)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("err = %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("event (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestCleanPaths(t *testing.T) {
+	got := triggers.CleanPaths([]string{" ./src/a.go ", "src\\b.go", "", "/src/a.go", "././c"})
+	if !cmp.Equal(got, []string{"c", "src/a.go", "src/b.go"}) {
+		t.Errorf("CleanPaths = %v", got)
+	}
+}
+
+// BenchmarkAffected matches 100k changed paths against 1000 services, half of them depending
+// on one of 100 shared folders (the issue's target: ≤ 25 ms).
+func BenchmarkAffected(b *testing.B) {
+	var cfg strings.Builder
+	cfg.WriteString("version: 1\nservices:\n")
+	for i := range 1000 {
+		fmt.Fprintf(&cfg, "  svc-%04d: {path: src/svc-%04d", i, i)
+		if i%2 == 0 {
+			fmt.Fprintf(&cfg, ", dependsOn: [libs/lib-%02d]", i%100)
+		}
+		cfg.WriteString("}\n")
+	}
+	cfg.WriteString("triggers:\n  feature: {branches: {include: ['*']}, stages: [build]}\n")
+	c := loadConfig(b, cfg.String())
+	ix, err := triggers.NewIndex(c)
+	if err != nil {
+		b.Fatal(err)
+	}
+	paths := make([]string, 0, 100_000)
+	for i := range 100_000 {
+		switch i % 10 {
+		case 0:
+			paths = append(paths, fmt.Sprintf("libs/lib-%02d/pkg/f%d.go", i%100, i))
+		case 1:
+			paths = append(paths, fmt.Sprintf("deploy/svc-%04d/f%d.yaml", i%1000, i))
+		default:
+			paths = append(paths, fmt.Sprintf("src/svc-%04d/internal/pkg/f%d.go", (i/10)%1000, i))
+		}
+	}
+	if got := ix.Affected(paths); len(got) != 1000 {
+		b.Fatalf("affected %d services, want 1000", len(got))
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		ix.Affected(paths)
+	}
+}
