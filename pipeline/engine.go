@@ -550,7 +550,10 @@ func (e *Engine) runStage(ctx context.Context, st *state, svc *ServiceRun, s *St
 		}
 		return finish(Cancelled, reason, nil)
 	default:
-		return finish(Failed, strings.TrimPrefix(runErr.Error(), ErrPermanent.Error()+": "), nil)
+		// Outputs of a failed stage (a scan report, its findings) are journaled for people;
+		// later stages only read outputs of stages that are done.
+		out := *job.Outputs
+		return finish(Failed, strings.TrimPrefix(runErr.Error(), ErrPermanent.Error()+": "), func(n *StageState) { n.Outputs = out })
 	}
 }
 

@@ -130,15 +130,22 @@ func (l *loader) branchName(n *yaml.Node, p string) string {
 
 func (l *loader) registry(n *yaml.Node, p string) string {
 	s := l.str(n, p)
-	if strings.Contains(s, "://") {
-		l.errorf(n, p, "registry %q must not have a scheme (write host[:port][/namespace])", s)
-		return ""
-	}
-	if !registryRE.MatchString(s) {
-		l.errorf(n, p, "invalid registry %q (write host[:port][/namespace], lower case)", s)
+	if err := CheckRegistry(s); err != nil {
+		l.errorf(n, p, "%v", err)
 		return ""
 	}
 	return s
+}
+
+// CheckRegistry checks a registry address: host[:port][/namespace], no scheme.
+func CheckRegistry(s string) error {
+	if strings.Contains(s, "://") {
+		return fmt.Errorf("registry %q must not have a scheme (write host[:port][/namespace])", s)
+	}
+	if !registryRE.MatchString(s) {
+		return fmt.Errorf("invalid registry %q (write host[:port][/namespace], lower case)", s)
+	}
+	return nil
 }
 
 func (l *loader) state(n *yaml.Node, p string) string {

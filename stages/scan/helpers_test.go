@@ -3,20 +3,14 @@ package scan
 import (
 	"archive/tar"
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"flag"
-	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"testing"
-	"time"
 
-	"github.com/gofrs/flock"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
@@ -30,87 +24,14 @@ import (
 
 var update = flag.Bool("update", false, "rewrite golden files and the recorded trivy report in testdata")
 
-// toolsModule is the separate Go module of test tools, relative to this package.
-const toolsModule = "../../tools"
-
 // fixtureYAML is the fixture vulnerability DB of these tests.
 const fixtureYAML = "testdata/trivy-db.yaml"
-
-// mkdb returns the path of tools/mkdb, built once per change of its sources: the binary is
-// cached in testenv.ToolsDir() under a hash of the tools module's go.mod, go.sum and mkdb
-// sources (and the Go version), and concurrent test processes serialize on a file lock.
-// FERRY_MKDB overrides the path.
-func mkdb(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("FERRY_MKDB"); p != "" {
-		return p
-	}
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		testenv.Missing(t, "go command not found, needed to build tools/mkdb")
-	}
-	h := sha256.New()
-	fmt.Fprintln(h, runtime.Version())
-	files := []string{filepath.Join(toolsModule, "go.mod"), filepath.Join(toolsModule, "go.sum")}
-	srcs, err := filepath.Glob(filepath.Join(toolsModule, "mkdb", "*.go"))
-	if err != nil || len(srcs) == 0 {
-		t.Fatalf("no sources in %s/mkdb: %v", toolsModule, err)
-	}
-	files = append(files, srcs...)
-	slices.Sort(files)
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fmt.Fprintf(h, "%s %d\n", filepath.Base(f), len(b))
-		h.Write(b)
-	}
-	dir := filepath.Join(testenv.ToolsDir(), "mkdb-"+hex.EncodeToString(h.Sum(nil))[:16])
-	bin := filepath.Join(dir, "mkdb")
-	if _, err := os.Stat(bin); err == nil {
-		return bin
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	lock := flock.New(bin + ".lock")
-	if err := lock.Lock(); err != nil {
-		t.Fatalf("locking %s: %v", lock.Path(), err)
-	}
-	defer lock.Unlock()
-	if _, err := os.Stat(bin); err == nil {
-		return bin // built by another process while we waited
-	}
-	tmp := bin + ".tmp"
-	cmd := exec.CommandContext(t.Context(), goBin, "build", "-o", tmp, "./mkdb")
-	cmd.Dir = toolsModule
-	cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=readonly")
-	start := time.Now()
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building tools/mkdb: %v\n%s", err, out)
-	}
-	if err := os.Rename(tmp, bin); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("built %s in %s", bin, time.Since(start).Round(time.Millisecond))
-	return bin
-}
 
 // fixtureDB builds the fixture DB into a fresh trivy cache dir and returns the dir. With
 // push set, it also publishes the DB as an OCI artifact at that reference.
 func fixtureDB(t *testing.T, push string) string {
 	t.Helper()
-	dir := t.TempDir()
-	args := []string{"-cache-dir", dir}
-	if push != "" {
-		args = append(args, "-push", push)
-	}
-	cmd := exec.CommandContext(t.Context(), mkdb(t), append(args, fixtureYAML)...)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("mkdb: %v\n%s", err, out)
-	}
-	return dir
+	return testenv.FixtureDB(t, fixtureYAML, push)
 }
 
 // vulnApp builds testdata/vulnapp against the given golang.org/x/text version, statically

@@ -1,0 +1,60 @@
+# Ferry's developer entry points. `make test` is what CI runs (.ci/run installs the system
+# packages the tests need first); `make demo` runs Ferry on the bundled example monorepo.
+SHELL := /bin/bash
+GO ?= go
+BIN := $(CURDIR)/bin
+FERRY := $(BIN)/ferry
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+# Pinned tools are cached by version outside the checkout so that later runs reuse them.
+TOOLS ?= $(or $(FERRY_TOOLS_DIR),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/ferry/tools)
+TRIVY_VERSION := v0.74.0
+TRIVY := $(TOOLS)/trivy-$(TRIVY_VERSION)/trivy
+MKDB := $(TOOLS)/mkdb-$(shell cat tools/go.sum tools/mkdb/*.go | sha256sum | cut -c1-12)/mkdb
+
+export FERRY_TOOLS_DIR := $(TOOLS)
+export FERRY_TRIVY := $(TRIVY)
+export FERRY_MKDB := $(MKDB)
+
+.PHONY: all build test test-short lint bench tools demo clean
+
+all: lint build test
+
+build:
+	$(GO) build -trimpath -ldflags "-X main.version=$(VERSION)" -o $(FERRY) ./cmd/ferry
+
+# Every test, with the race detector. Real components: docker-registry and buildah from
+# Debian (see .ci/run), the pinned Trivy CLI and the fixture DB builder (make tools).
+test: tools
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 30m ./...
+
+# The pure tests only: no registry, no trivy, no buildah.
+test-short:
+	$(GO) test -short ./...
+
+lint:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "not gofmt-ed:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) mod tidy -diff
+
+bench: build
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+	FERRY=$(FERRY) bench/plan.sh
+
+tools: $(TRIVY) $(MKDB)
+
+# Trivy is built, never linked into Ferry: it needs GOEXPERIMENT=jsonv2 and adds 344 MB.
+$(TRIVY):
+	GOEXPERIMENT=jsonv2 GOBIN=$(dir $(TRIVY)) $(GO) install \
+	  -ldflags "-X github.com/aquasecurity/trivy/pkg/version/app.ver=$(TRIVY_VERSION:v%=%)" \
+	  github.com/aquasecurity/trivy/cmd/trivy@$(TRIVY_VERSION)
+
+$(MKDB): tools/go.mod tools/go.sum $(wildcard tools/mkdb/*.go)
+	mkdir -p $(dir $(MKDB))
+	$(GO) -C tools build -o $(MKDB) ./mkdb
+
+demo: build tools
+	FERRY=$(FERRY) examples/demo.sh
+
+clean:
+	rm -rf $(BIN)

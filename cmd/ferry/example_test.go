@@ -1,0 +1,202 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/ferry-ci/ferry/internal/testenv"
+	"github.com/ferry-ci/ferry/pipeline"
+)
+
+// scanReadyRepo is the example repository with the pinned Trivy and the offline fixture DB
+// wired into ferry.yaml (committed, so the work tree stays clean for the cache).
+func scanReadyRepo(t *testing.T) string {
+	t.Helper()
+	trivy := testenv.Trivy(t)
+	db := testenv.FixtureDB(t, testenv.FixtureDBYAML(t), "")
+	repo := exampleRepo(t)
+	cfgPath := filepath.Join(repo, "ferry.yaml")
+	data, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Replace(string(data), "trivy: {offline: true}",
+		"trivy: {offline: true, path: "+trivy+", cacheDir: "+db+"}", 1)
+	if text == string(data) {
+		t.Fatal("the example's scan settings changed: update this test")
+	}
+	if err := os.WriteFile(cfgPath, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	gitIn(t, repo, "commit", "-qam", "test: offline vulnerability DB")
+	return repo
+}
+
+func gitIn(t *testing.T, dir string, args ...string) {
+	t.Helper()
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=Ferry", "GIT_AUTHOR_EMAIL=ferry@example.com",
+		"GIT_COMMITTER_NAME=Ferry", "GIT_COMMITTER_EMAIL=ferry@example.com", "GIT_CONFIG_NOSYSTEM=1")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("git %v: %v\n%s", args, err, out)
+	}
+}
+
+func runStatus(t *testing.T, repo string) *pipeline.Run {
+	t.Helper()
+	r := runFerry(t, repo, nil, "", "runs", "-o", "json")
+	var list []struct{ ID string }
+	if err := json.Unmarshal([]byte(r.stdout), &list); err != nil || len(list) == 0 {
+		t.Fatalf("runs: %v %q", err, r.stdout)
+	}
+	r = runFerry(t, repo, nil, "", "status", list[0].ID, "-o", "json")
+	run := &pipeline.Run{}
+	if err := json.Unmarshal([]byte(r.stdout), run); err != nil {
+		t.Fatalf("status: %v\n%s", err, r.stdout)
+	}
+	return run
+}
+
+// TestExamplePullRequestPipeline runs the bundled example's PR pipeline (build, test, image,
+// scan) with the real builders and the pinned Trivy.
+func TestExamplePullRequestPipeline(t *testing.T) {
+	repo := scanReadyRepo(t)
+	r := runFerry(t, repo, nil, "", "run", "--event", "pr", "--base", "main", "--no-progress")
+	if r.code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	run := runStatus(t, repo)
+	for _, svc := range []string{"delivery", "package"} {
+		s := run.Service(svc)
+		if s == nil || s.Status() != pipeline.Succeeded {
+			t.Fatalf("%s: %+v", svc, s)
+		}
+		img, scan := s.Stage("image").Outputs.Image, s.Stage("scan").Outputs.Scan
+		if img == nil || !strings.HasPrefix(img.Digest, "sha256:") || img.Builder != "native" {
+			t.Errorf("%s image = %+v", svc, img)
+		}
+		if scan == nil || !scan.Passed || scan.Scanner != "trivy 0.74.0" {
+			t.Errorf("%s scan = %+v", svc, scan)
+		}
+	}
+	if run.Service("frontend") != nil {
+		t.Errorf("frontend is not affected by a change to src/shipping/common")
+	}
+}
+
+// TestExampleReleaseUpToPush runs release/delivery/v1.0.2 up to push against a real
+// registry, then checks that releases are immutable and that a re-run repeats nothing.
+func TestExampleReleaseUpToPush(t *testing.T) {
+	reg := testenv.Registry(t)
+	repo := scanReadyRepo(t)
+	gitIn(t, repo, "checkout", "-q", "-b", "release/delivery/v1.0.2")
+	release := []string{"run", "--until", "push", "--registry", reg + "/shipping", "--no-progress"}
+	r := runFerry(t, repo, nil, "", release...)
+	if r.code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	run := runStatus(t, repo)
+	d := run.Service("delivery")
+	pushed := d.Stage("push").Outputs.Push
+	img := d.Stage("image").Outputs.Image
+	if pushed == nil || img == nil || pushed.Digest != img.Digest {
+		t.Fatalf("push = %+v, image = %+v: the pushed digest must be the scanned image's", pushed, img)
+	}
+	if want := reg + "/shipping/delivery@" + img.Digest; pushed.Ref != want {
+		t.Errorf("ref = %s, want %s", pushed.Ref, want)
+	}
+	commit := run.Event.After
+	for _, tag := range []string{"1.0.2", commit} {
+		desc, err := remote.Head(mustRef(t, reg+"/shipping/delivery:"+tag))
+		if err != nil || desc.Digest.String() != img.Digest {
+			t.Errorf("tag %s: %v %v, want %s", tag, desc, err, img.Digest)
+		}
+	}
+	if len(d.Stages) != 5 {
+		t.Errorf("--until push ran %d stages", len(d.Stages))
+	}
+
+	// The same commit again: build, test, image and scan come from the cache and the push
+	// finds the image already there.
+	r = runFerry(t, repo, nil, "", release...)
+	if r.code != 0 {
+		t.Fatalf("re-run: exit %d\n%s", r.code, r.stderr)
+	}
+	again := runStatus(t, repo).Service("delivery")
+	for _, st := range []string{"build", "test", "image", "scan"} {
+		if s := again.Stage(pipeline.StageID(st)); s.CachedFrom != run.ID {
+			t.Errorf("re-run %s = %s (%s), want cached from %s", st, s.Status, s.Reason, run.ID)
+		}
+	}
+	if p := again.Stage("push").Outputs.Push; p == nil || p.Digest != img.Digest {
+		t.Errorf("re-run push = %+v", p)
+	}
+
+	// A new commit on the release branch builds another image: the release tag must not move.
+	os.WriteFile(filepath.Join(repo, "src/shipping/delivery/main.go"),
+		[]byte("package main\n\nimport \"fmt\"\n\nfunc main() { fmt.Println(\"delivery v2\") }\n"), 0o644)
+	gitIn(t, repo, "commit", "-qam", "delivery: change")
+	r = runFerry(t, repo, nil, "", release...)
+	if r.code != 1 || !strings.Contains(r.stdout, "releases are immutable") {
+		t.Fatalf("moving a release tag: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	desc, err := remote.Head(mustRef(t, reg+"/shipping/delivery:1.0.2"))
+	if err != nil || desc.Digest.String() != img.Digest {
+		t.Errorf("1.0.2 moved to %v (%v)", desc, err)
+	}
+	r = runFerry(t, repo, nil, "", append(release, "--force")...)
+	if r.code != 0 {
+		t.Fatalf("--force: exit %d\n%s", r.code, r.stderr)
+	}
+	moved := runStatus(t, repo).Service("delivery").Stage("push").Outputs.Push
+	desc, err = remote.Head(mustRef(t, reg+"/shipping/delivery:1.0.2"))
+	if err != nil || moved == nil || desc.Digest.String() != moved.Digest || moved.Digest == img.Digest {
+		t.Errorf("--force did not move 1.0.2: %v %v %+v", desc, err, moved)
+	}
+}
+
+// TestExampleScanGateFails adds a service whose binary links a vulnerable golang.org/x/text:
+// the PR pipeline fails at scan, with the finding in the journal and exit code 1.
+func TestExampleScanGateFails(t *testing.T) {
+	repo := scanReadyRepo(t)
+	app := filepath.Join(repo, "src/legacy")
+	if err := os.CopyFS(app, os.DirFS(filepath.Join(testdata, "../../../stages/scan/testdata/vulnapp"))); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(app, "Dockerfile"), []byte("FROM scratch\nCOPY bin/legacy /legacy\nENTRYPOINT [\"/legacy\"]\n"), 0o644)
+	cfgPath := filepath.Join(repo, "ferry.yaml")
+	data, _ := os.ReadFile(cfgPath)
+	text := strings.Replace(string(data), "  frontend:\n", "  legacy:\n    path: src/legacy\n"+
+		"    build: go build -trimpath -o bin/legacy .\n    env: {CGO_ENABLED: \"0\"}\n    image: {}\n  frontend:\n", 1)
+	os.WriteFile(cfgPath, []byte(text), 0o644)
+	gitIn(t, repo, "add", "-A")
+	gitIn(t, repo, "commit", "-qm", "add legacy")
+	r := runFerry(t, repo, nil, "", "run", "--event", "pr", "--base", "main", "--service", "legacy", "--no-progress")
+	if r.code != 1 {
+		t.Fatalf("exit %d, want 1\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	s := runStatus(t, repo).Service("legacy").Stage("scan")
+	if s.Status != pipeline.Failed || !strings.Contains(s.Reason, "CVE-2021-38561") || s.Outputs.Scan == nil || s.Outputs.Scan.Passed {
+		t.Errorf("scan = %s %q %+v", s.Status, s.Reason, s.Outputs.Scan)
+	}
+	if s.Attempts != 1 {
+		t.Errorf("a policy failure was retried: %d attempts", s.Attempts)
+	}
+}
+
+func mustRef(t *testing.T, s string) name.Reference {
+	t.Helper()
+	ref, err := name.ParseReference(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ref
+}

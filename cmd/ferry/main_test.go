@@ -1,0 +1,293 @@
+package main
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+// testdata is absolute: tests change the working directory to run ferry in a repository.
+var testdata string
+
+func TestMain(m *testing.M) {
+	wd, err := os.Getwd()
+	if err != nil {
+		panic(err)
+	}
+	testdata = filepath.Join(wd, "testdata")
+	os.Exit(m.Run())
+}
+
+// exampleRepo copies the bundled example into a git repository with a fixed history, so that
+// commit ids in golden files never change:
+//
+//	main:             init
+//	feature/tracking: init → "change common" (src/shipping/common/common.go)
+func exampleRepo(t *testing.T) string {
+	t.Helper()
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Fatal("git is required")
+	}
+	dir := t.TempDir()
+	if err := os.CopyFS(dir, os.DirFS(filepath.Join(testdata, "../../../examples/shipping"))); err != nil {
+		t.Fatal(err)
+	}
+	git := func(args ...string) {
+		t.Helper()
+		cmd := exec.Command("git", args...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=Ferry", "GIT_AUTHOR_EMAIL=ferry@example.com",
+			"GIT_COMMITTER_NAME=Ferry", "GIT_COMMITTER_EMAIL=ferry@example.com",
+			"GIT_AUTHOR_DATE=2026-01-02T03:04:05Z", "GIT_COMMITTER_DATE=2026-01-02T03:04:05Z",
+			"GIT_CONFIG_NOSYSTEM=1", "HOME="+dir)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+	}
+	git("init", "-q", "-b", "main")
+	git("add", "-A")
+	git("commit", "-q", "-m", "init")
+	git("checkout", "-q", "-b", "feature/tracking")
+	f, err := os.OpenFile(filepath.Join(dir, "src/shipping/common/common.go"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("\n// Regions lists where we ship.\nvar Regions = []string{\"eu\", \"us\"}\n")
+	f.Close()
+	git("commit", "-q", "-am", "change common")
+	return dir
+}
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+func runFerry(t *testing.T, dir string, env map[string]string, stdin string, args ...string) result {
+	t.Helper()
+	t.Chdir(dir)
+	var out, errOut bytes.Buffer
+	code := Main(t.Context(), args, Streams{In: strings.NewReader(stdin), Out: &out, Err: &errOut}, func(k string) string { return env[k] })
+	return result{code, out.String(), errOut.String()}
+}
+
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join(testdata, name)
+	if *update {
+		os.MkdirAll(filepath.Dir(path), 0o755)
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update)", err)
+	}
+	if diff := cmp.Diff(string(want), got); diff != "" {
+		t.Errorf("%s differs (-want +got):\n%s", name, diff)
+	}
+}
+
+func TestPlanGolden(t *testing.T) {
+	repo := exampleRepo(t)
+	cases := []struct {
+		name string
+		args []string
+	}{
+		{"feature-text", []string{"plan"}},
+		{"feature-json", []string{"plan", "--output", "json"}},
+		{"feature-github-matrix", []string{"plan", "-o", "github-matrix"}},
+		{"feature-azure-matrix", []string{"plan", "-o", "azure-matrix"}},
+		{"feature-go-git", []string{"plan", "--git", "go-git"}},
+		{"pr-json", []string{"plan", "--event", "pr", "--base", "main", "-o", "json"}},
+		{"pr-github-matrix", []string{"plan", "--event", "pr", "--base", "main", "-o", "github-matrix"}},
+		{"release-text", []string{"plan", "--ref", "release/delivery/v1.0.2", "--changed", "README.md"}},
+		{"release-json", []string{"plan", "--ref", "release/delivery/v1.0.2", "--changed", "README.md", "-o", "json"}},
+		{"no-trigger-text", []string{"plan", "--ref", "main", "--changed", "src/web/frontend/main.go"}},
+		{"no-trigger-github-matrix", []string{"plan", "--ref", "main", "--changed", "src/web/frontend/main.go", "-o", "github-matrix"}},
+		{"no-trigger-azure-matrix", []string{"plan", "--ref", "main", "--changed", "src/web/frontend/main.go", "-o", "azure-matrix"}},
+		{"changed-docs-excluded", []string{"plan", "--changed", "src/shipping/delivery/docs/README.md", "--changed", "charts/delivery/values.yaml"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := runFerry(t, repo, nil, "", tc.args...)
+			if r.code != 0 {
+				t.Fatalf("exit %d: %s", r.code, r.stderr)
+			}
+			golden(t, "plan/"+tc.name+".golden", r.stdout)
+		})
+	}
+}
+
+func TestPlanChangedFromStdin(t *testing.T) {
+	repo := exampleRepo(t)
+	r := runFerry(t, repo, nil, "src/web/frontend/main.go\n./src/web/frontend/x.go\n\n", "plan", "--changed-from", "-", "-o", "github-matrix")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	want := `{"include":[{"service":"frontend","pipeline":"feature","version":"","stages":"build,test"}]}`
+	if got := strings.Join(strings.Fields(r.stdout), ""); got != strings.ReplaceAll(want, " ", "") {
+		t.Errorf("matrix = %s", r.stdout)
+	}
+}
+
+func TestPlanInGitHubActions(t *testing.T) {
+	repo := exampleRepo(t)
+	out := filepath.Join(t.TempDir(), "github_output")
+	event := filepath.Join(t.TempDir(), "event.json")
+	sha := strings.TrimSpace(gitOut(t, repo, "rev-parse", "HEAD"))
+	before := strings.TrimSpace(gitOut(t, repo, "rev-parse", "HEAD^"))
+	os.WriteFile(event, []byte(`{"ref":"refs/heads/feature/tracking","before":"`+before+`","after":"`+sha+`"}`), 0o644)
+	env := map[string]string{"GITHUB_ACTIONS": "true", "GITHUB_EVENT_NAME": "push", "GITHUB_REF": "refs/heads/feature/tracking",
+		"GITHUB_SHA": sha, "GITHUB_EVENT_PATH": event, "GITHUB_OUTPUT": out}
+	r := runFerry(t, repo, env, "", "plan", "-o", "json")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	if !strings.Contains(r.stdout, `"source": "github"`) || !strings.Contains(r.stdout, `"reason": "diff `) {
+		t.Errorf("plan did not use the GitHub event:\n%s", r.stdout)
+	}
+	data, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "plan/github-output.golden", string(data))
+
+	// No affected service: an empty matrix and count=0, never a broken value.
+	os.Remove(out)
+	r = runFerry(t, repo, env, "", "plan", "--changed", "README.md")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	data, _ = os.ReadFile(out)
+	if got := string(data); got != "count=0\nmatrix={\"include\":[]}\nservices=[]\n" {
+		t.Errorf("GITHUB_OUTPUT = %q", got)
+	}
+}
+
+func TestPlanInAzurePipelines(t *testing.T) {
+	repo := exampleRepo(t)
+	env := map[string]string{"TF_BUILD": "True", "BUILD_REASON": "PullRequest", "BUILD_SOURCEBRANCH": "refs/pull/7/merge",
+		"BUILD_SOURCEVERSION": strings.TrimSpace(gitOut(t, repo, "rev-parse", "HEAD")), "SYSTEM_PULLREQUEST_TARGETBRANCH": "refs/heads/main",
+		"SYSTEM_PULLREQUEST_SOURCEBRANCH": "refs/heads/feature/tracking"}
+	r := runFerry(t, repo, env, "", "plan", "-o", "azure-matrix")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	golden(t, "plan/azure-pr.golden", r.stdout)
+}
+
+func gitOut(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("git %v: %v", args, err)
+	}
+	return string(out)
+}
+
+func TestValidate(t *testing.T) {
+	repo := exampleRepo(t)
+	r := runFerry(t, repo, nil, "", "validate")
+	if r.code != 0 || r.stdout != "ferry.yaml: ok (3 services, 3 triggers, 2 environments)\n" {
+		t.Errorf("exit %d: %q %q", r.code, r.stdout, r.stderr)
+	}
+	os.WriteFile(filepath.Join(repo, "ferry.yaml"), []byte("version: 1\nservices:\n  a: {path: src/nosuch, buidl: x}\ntriggers: {}\n"), 0o644)
+	r = runFerry(t, repo, nil, "", "validate")
+	if r.code != 1 {
+		t.Errorf("exit %d, want 1", r.code)
+	}
+	golden(t, "validate-errors.golden", r.stdout)
+	r = runFerry(t, repo, nil, "", "plan")
+	if r.code != 2 || !strings.Contains(r.stderr, "ferry.yaml:3:25: services.a: unknown key \"buidl\"") {
+		t.Errorf("plan with a bad config: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	repo := exampleRepo(t)
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"plan", "--output", "yaml"}, `--output "yaml": expected one of: text, json, github-matrix, azure-matrix`},
+		{[]string{"plan", "--nope"}, "unknown flag: --nope"},
+		{[]string{"plan", "--event", "merge"}, `--event: unknown event "merge"`},
+		{[]string{"plan", "--event", "pr"}, "pass --base"},
+		{[]string{"plan", "--ref", "release/delivery/1.0"}, `version "1.0" is not a semantic version`},
+		{[]string{"plan", "--ref", "release/nosuch/v1.0.0"}, `unknown service "nosuch"`},
+		{[]string{"plan", "--changed", "a", "--changed-from", "-"}, "cannot be combined"},
+		{[]string{"plan", "--config", "nosuch.yaml"}, "no config at nosuch.yaml"},
+		{[]string{"run", "--jobs", "0"}, "--jobs must be at least 1"},
+		{[]string{"status", "nosuch"}, "run not found"},
+		{[]string{"triggers", "eval", "--event", "push", "--ref", "main"}, "pass --azure FILE or --github FILE"},
+	}
+	for _, tc := range cases {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			r := runFerry(t, repo, nil, "", tc.args...)
+			if r.code != 2 || !strings.Contains(r.stderr, tc.want) {
+				t.Errorf("exit %d, stderr %q; want 2 and %q", r.code, r.stderr, tc.want)
+			}
+		})
+	}
+}
+
+func TestTriggersEval(t *testing.T) {
+	dir := t.TempDir()
+	azure := filepath.Join(dir, "azure-pipelines.yml")
+	os.WriteFile(azure, []byte("trigger:\n  branches:\n    include: ['releases/*']\n    exclude: ['releases/old*']\n  paths:\n    include: [src]\n"), 0o644)
+	gh := filepath.Join(dir, "ci.yml")
+	os.WriteFile(gh, []byte("on:\n  pull_request:\n    branches: [main]\n    paths: ['**.go', '!docs/**']\n"), 0o644)
+	cases := []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"--azure", azure, "--event", "push", "--ref", "refs/heads/releases/v2", "--changed", "src/app.go"}, 0, `{"triggered":true,`},
+		{[]string{"--azure", azure, "--event", "push", "--ref", "refs/heads/releases/old-1", "--changed", "src/app.go"}, 0, `{"triggered":false,`},
+		{[]string{"--azure", azure, "--event", "push", "--ref", "refs/heads/releases/v2", "--changed", "docs/a.md"}, 0, `{"triggered":false,`},
+		{[]string{"--github", gh, "--event", "pr", "--ref", "main", "--changed", "cmd/x.go"}, 0, `{"triggered":true,`},
+		{[]string{"--github", gh, "--event", "pull_request", "--ref", "develop", "--changed", "cmd/x.go"}, 0, `{"triggered":false,`},
+		{[]string{"--github", gh, "--event", "push", "--ref", "main", "--changed", "cmd/x.go"}, 0, `{"triggered":false,`},
+		{[]string{"--github", filepath.Join(dir, "nosuch.yml"), "--event", "push", "--ref", "main"}, 2, ""},
+	}
+	for _, tc := range cases {
+		r := runFerry(t, dir, nil, "", append([]string{"triggers", "eval"}, tc.args...)...)
+		if r.code != tc.code || !strings.HasPrefix(r.stdout, tc.want) {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q", tc.args, r.code, r.stdout, r.stderr)
+		}
+	}
+	bad := filepath.Join(dir, "bad.yml")
+	os.WriteFile(bad, []byte("on:\n  push:\n    branches: [main]\n    branches-ignore: [x]\n"), 0o644)
+	r := runFerry(t, dir, nil, "", "triggers", "eval", "--github", bad, "--event", "push", "--ref", "main")
+	if r.code != 1 || !strings.Contains(r.stderr, "bad.yml:4:5") {
+		t.Errorf("invalid workflow: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
+
+func TestVersionAndHelp(t *testing.T) {
+	dir := t.TempDir()
+	if r := runFerry(t, dir, nil, "", "version"); r.code != 0 || !strings.HasPrefix(r.stdout, "ferry ") {
+		t.Errorf("version: %+v", r)
+	}
+	r := runFerry(t, dir, nil, "", "--help")
+	for _, cmd := range []string{"plan", "run", "resume", "approve", "triggers", "validate", "completion"} {
+		if !strings.Contains(r.stdout, "\n  "+cmd) {
+			t.Errorf("--help does not list %s", cmd)
+		}
+	}
+	if !strings.Contains(r.stdout, "3    a run is waiting for an approval") {
+		t.Errorf("--help does not document the exit codes")
+	}
+}

@@ -1,0 +1,210 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/ferry-ci/ferry/pipeline"
+	"github.com/ferry-ci/ferry/pipeline/config"
+	"github.com/ferry-ci/ferry/pipeline/report"
+	"github.com/ferry-ci/ferry/triggers"
+	"github.com/ferry-ci/ferry/triggers/changes"
+	"github.com/ferry-ci/ferry/triggers/compat"
+)
+
+// workspaceFlags locate the repository and its config.
+type workspaceFlags struct {
+	repo, config string
+}
+
+func (f *workspaceFlags) bind(fs *pflag.FlagSet) {
+	fs.StringVar(&f.repo, "repo", "", "repository root (default: the git root of the current directory)")
+	fs.StringVar(&f.config, "config", "", "config file (default: <repo>/ferry.yaml)")
+}
+
+func (a *app) workspace(f workspaceFlags) (pipeline.Workspace, error) {
+	wd, err := a.getwd()
+	if err != nil {
+		return pipeline.Workspace{}, err
+	}
+	return pipeline.Workspace{WorkDir: wd, Repo: f.repo, ConfigFile: f.config}, nil
+}
+
+// loadConfig reads ferry.yaml; an invalid config is a usage error listing every problem.
+func (a *app) loadConfig(f workspaceFlags) (*config.Config, error) {
+	ws, err := a.workspace(f)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := ws.LoadConfig()
+	if err != nil {
+		var errs config.Errors
+		if errors.As(err, &errs) {
+			fmt.Fprintln(a.Err, errs.Error())
+			return nil, withCode(exitUsage, fmt.Errorf("the config has %d problems (listed above)", len(errs)))
+		}
+		return nil, withCode(exitUsage, err)
+	}
+	return cfg, nil
+}
+
+// eventFlags select the git event and its changed paths.
+type eventFlags struct {
+	workspaceFlags
+	event       triggers.EventFlags
+	changed     []string
+	changedFrom string
+	gitBackend  string
+}
+
+func (f *eventFlags) bind(fs *pflag.FlagSet) {
+	f.workspaceFlags.bind(fs)
+	fs.StringVar(&f.event.Event, "event", "", "event kind: push or pr (default: from the CI environment, else push)")
+	fs.StringVar(&f.event.Ref, "ref", "", "pushed ref, or the source branch of a pr (default: the current branch)")
+	fs.StringVar(&f.event.Before, "before", "", "commit the branch pointed at before the push (empty or 000… for a new branch)")
+	fs.StringVar(&f.event.After, "after", "", "pushed commit, or the head of the pr (default: HEAD)")
+	fs.StringVar(&f.event.Base, "base", "", "target branch of a pr")
+	fs.StringArrayVar(&f.changed, "changed", nil, "a changed path (repeatable); skips the git diff")
+	fs.StringVar(&f.changedFrom, "changed-from", "", "file with one changed path per line, or - for stdin; skips the git diff")
+	fs.StringVar(&f.gitBackend, "git", "auto", "how to diff: auto (git CLI when installed, else go-git), git or go-git")
+}
+
+// planOptions turns the flags into the options of pipeline.MakePlan.
+func (a *app) planOptions(f *eventFlags) (pipeline.PlanOptions, error) {
+	o := pipeline.PlanOptions{Flags: f.event, Env: a.env, Git: changes.Backend(f.gitBackend)}
+	if err := oneOfFlag("git", f.gitBackend, []string{"auto", "git", "go-git"}); err != nil {
+		return o, err
+	}
+	if len(f.changed) > 0 && f.changedFrom != "" {
+		return o, usageError("--changed and --changed-from cannot be combined")
+	}
+	if len(f.changed) > 0 {
+		o.Changed, o.ChangedGiven = f.changed, true
+	}
+	if f.changedFrom != "" {
+		paths, err := a.readPathList(f.changedFrom)
+		if err != nil {
+			return o, usageError("--changed-from %s: %v", f.changedFrom, err)
+		}
+		o.Changed, o.ChangedGiven = paths, true
+	}
+	return o, nil
+}
+
+// readPathList reads changed paths from a file or stdin ("-"): one per line, or
+// NUL-separated as git -z prints them.
+func (a *app) readPathList(src string) ([]string, error) {
+	var r io.Reader = a.In
+	if src != "-" {
+		file, err := os.Open(src)
+		if err != nil {
+			return nil, err
+		}
+		defer file.Close()
+		r = file
+	}
+	return compat.ReadPaths(r)
+}
+
+func (a *app) planCommand() *cobra.Command {
+	var f eventFlags
+	var output string
+	cmd := &cobra.Command{
+		Use:   "plan",
+		Short: "Show which services a git event affects, the pipeline and stages each runs, and why",
+		Long: `plan reads ferry.yaml and the git event (from the flags, or from the GitHub Actions or
+Azure Pipelines environment), finds the changed paths and prints the plan.
+
+In GitHub Actions it also writes matrix, services and count to $GITHUB_OUTPUT; in Azure
+Pipelines it sets them as output variables. With no affected services the matrix is empty
+and count is 0: guard the matrix job with a condition on count.`,
+		Example: `  ferry plan --event push --ref feature/x --before 1a2b3c4 --after 5d6e7f8
+  ferry plan --event pr --base main --output github-matrix
+  ferry plan --ref release/delivery/v1.0.2 --output json
+  git diff --name-only main... | ferry plan --ref feature/x --changed-from -`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := oneOfFlag("output", output, report.PlanFormats); err != nil {
+				return err
+			}
+			opts, err := a.planOptions(&f)
+			if err != nil {
+				return err
+			}
+			cfg, err := a.loadConfig(f.workspaceFlags)
+			if err != nil {
+				return err
+			}
+			plan, err := pipeline.MakePlan(cmd.Context(), cfg, opts)
+			if err != nil {
+				return withCode(exitUsage, err)
+			}
+			if err := a.exportPlan(plan); err != nil {
+				return err
+			}
+			return report.WritePlan(a.Out, plan, output)
+		},
+	}
+	f.bind(cmd.Flags())
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "text, json, github-matrix or azure-matrix")
+	return cmd
+}
+
+// exportPlan hands the plan's outputs to the CI system Ferry runs in.
+func (a *app) exportPlan(plan *pipeline.Plan) error {
+	switch ci := triggers.CISystem(a.env); ci {
+	case triggers.SourceGitHub:
+		path := a.env("GITHUB_OUTPUT")
+		if path == "" {
+			return nil
+		}
+		file, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+		if err != nil {
+			return fmt.Errorf("open GITHUB_OUTPUT: %w", err)
+		}
+		if err := report.WriteGitHubOutputs(file, report.PlanOutputs(plan, ci)); err != nil {
+			file.Close()
+			return err
+		}
+		return file.Close()
+	case triggers.SourceAzure:
+		// The agent reads logging commands from stdout; stderr output can fail a step that
+		// sets failOnStderr.
+		return report.WriteAzureOutputs(a.Out, report.PlanOutputs(plan, ci))
+	}
+	return nil
+}
+
+func (a *app) validateCommand() *cobra.Command {
+	var f workspaceFlags
+	cmd := &cobra.Command{
+		Use:   "validate",
+		Short: "Check ferry.yaml and print every problem as file:line:col: message",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ws, err := a.workspace(f)
+			if err != nil {
+				return err
+			}
+			cfg, err := ws.LoadConfig()
+			var errs config.Errors
+			if errors.As(err, &errs) {
+				fmt.Fprintln(a.Out, errs.Error())
+				return withCode(exitFailed, errSilent)
+			}
+			if err != nil {
+				return withCode(exitUsage, err)
+			}
+			_, err = fmt.Fprintf(a.Out, "%s: ok (%d services, %d triggers, %d environments)\n",
+				cfg.File, len(cfg.Services), len(cfg.Triggers), len(cfg.Environments))
+			return err
+		},
+	}
+	f.bind(cmd.Flags())
+	return cmd
+}

@@ -1,0 +1,311 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ferry-ci/ferry/pipeline"
+	"github.com/ferry-ci/ferry/pipeline/report"
+)
+
+// storeFlags locate the run store.
+type storeFlags struct {
+	workspaceFlags
+	state  string
+	output string
+}
+
+func (f *storeFlags) bind(cmd *cobra.Command) {
+	f.workspaceFlags.bind(cmd.Flags())
+	cmd.Flags().StringVar(&f.state, "state", "", "run store: local, an absolute folder, or oci://host/repository (default: the config's state)")
+	cmd.Flags().StringVarP(&f.output, "output", "o", "text", "text or json")
+}
+
+func (a *app) openStoreFor(cmd *cobra.Command, f storeFlags) (pipeline.Store, error) {
+	if err := oneOfFlag("output", f.output, []string{"text", "json"}); err != nil {
+		return nil, err
+	}
+	cfg, err := a.loadConfig(f.workspaceFlags)
+	if err != nil {
+		return nil, err
+	}
+	return a.openStore(cmd.Context(), cfg, f.state)
+}
+
+func notFound(err error) error {
+	if errors.Is(err, pipeline.ErrRunNotFound) {
+		return withCode(exitUsage, err)
+	}
+	return err
+}
+
+func (a *app) runsCommand() *cobra.Command {
+	var f storeFlags
+	cmd := &cobra.Command{
+		Use:   "runs",
+		Short: "List runs, newest first",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			store, err := a.openStoreFor(cmd, f)
+			if err != nil {
+				return err
+			}
+			runs, err := store.List(cmd.Context())
+			if err != nil {
+				return err
+			}
+			return report.WriteRunList(a.Out, runs, f.output)
+		},
+	}
+	f.bind(cmd)
+	return cmd
+}
+
+func (a *app) statusCommand() *cobra.Command {
+	var f storeFlags
+	cmd := &cobra.Command{
+		Use:   "status RUN",
+		Short: "Show a run's stages with state, timing and outputs",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			store, err := a.openStoreFor(cmd, f)
+			if err != nil {
+				return err
+			}
+			run, err := store.Load(cmd.Context(), args[0])
+			if err != nil {
+				return notFound(err)
+			}
+			return report.WriteRunStatus(a.Out, run, f.output)
+		},
+	}
+	f.bind(cmd)
+	return cmd
+}
+
+func (a *app) logsCommand() *cobra.Command {
+	var (
+		f       storeFlags
+		service string
+		stage   string
+	)
+	cmd := &cobra.Command{
+		Use:   "logs RUN",
+		Short: "Print the logs of a run's stages",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			store, err := a.openStoreFor(cmd, f)
+			if err != nil {
+				return err
+			}
+			run, err := store.Load(cmd.Context(), args[0])
+			if err != nil {
+				return notFound(err)
+			}
+			type logEntry struct {
+				Service string           `json:"service"`
+				Stage   pipeline.StageID `json:"stage"`
+				Status  pipeline.Status  `json:"state"`
+				Log     string           `json:"log"`
+			}
+			var entries []logEntry
+			for _, svc := range run.Services {
+				if service != "" && svc.Name != service {
+					continue
+				}
+				for _, s := range svc.Stages {
+					if (stage != "" && !s.ID.Matches(stage)) || s.Log == "" {
+						continue
+					}
+					rc, err := store.OpenLog(cmd.Context(), run.ID, s.Log)
+					if err != nil {
+						return fmt.Errorf("log of %s %s: %w", svc.Name, s.ID, err)
+					}
+					data, err := io.ReadAll(rc)
+					rc.Close()
+					if err != nil {
+						return err
+					}
+					entries = append(entries, logEntry{svc.Name, s.ID, s.Status, string(data)})
+				}
+			}
+			if service != "" && run.Service(service) == nil {
+				return usageError("--service %s: not in run %s", service, run.ID)
+			}
+			if f.output == "json" {
+				enc := json.NewEncoder(a.Out)
+				enc.SetIndent("", "  ")
+				if entries == nil {
+					entries = []logEntry{}
+				}
+				return enc.Encode(entries)
+			}
+			for _, e := range entries {
+				fmt.Fprintf(a.Out, "==> %s %s (%s) <==\n%s", e.Service, e.Stage, e.Status, e.Log)
+				if len(e.Log) > 0 && e.Log[len(e.Log)-1] != '\n' {
+					fmt.Fprintln(a.Out)
+				}
+			}
+			return nil
+		},
+	}
+	f.bind(cmd)
+	cmd.Flags().StringVar(&service, "service", "", "only this service")
+	cmd.Flags().StringVar(&stage, "stage", "", "only this stage (build, deploy, deploy:qa, ...)")
+	return cmd
+}
+
+func (a *app) resumeCommand() *cobra.Command {
+	var (
+		ws       workspaceFlags
+		rf       renderFlags
+		state    string
+		takeover bool
+	)
+	cmd := &cobra.Command{
+		Use:   "resume RUN",
+		Short: "Continue a run: re-run the stages that did not succeed",
+		Long: `resume continues a failed, cancelled, crashed or approved run with the config it was planned
+with. Stages that succeeded are not repeated; a stage that was interrupted runs again and
+checks what it already did (an image already pushed, a revision already deployed).`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			setup, err := a.setupEngine(cmd.Context(), ws, rf, state)
+			if err != nil {
+				return err
+			}
+			setup.engine.Takeover = takeover
+			run, err := setup.engine.Resume(cmd.Context(), args[0])
+			if err != nil && errors.Is(err, pipeline.ErrRunNotFound) {
+				setup.render.Close()
+				return withCode(exitUsage, err)
+			}
+			return a.finishRun(setup, run, err)
+		},
+	}
+	ws.bind(cmd.Flags())
+	rf.bind(cmd.Flags())
+	cmd.Flags().StringVar(&state, "state", "", "run store (default: the config's state)")
+	cmd.Flags().BoolVar(&takeover, "takeover", false, "resume a run the journal says another machine executes (its job is gone)")
+	return cmd
+}
+
+func (a *app) cancelCommand() *cobra.Command {
+	var f storeFlags
+	cmd := &cobra.Command{
+		Use:   "cancel RUN",
+		Short: "Cancel a run: stop it if it is executing here, mark its unfinished stages cancelled",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			store, err := a.openStoreFor(cmd, f)
+			if err != nil {
+				return err
+			}
+			host, _ := os.Hostname()
+			alive := func(pid int) bool { return syscall.Kill(pid, 0) == nil }
+			signal := func(pid int) error { return syscall.Kill(pid, syscall.SIGTERM) }
+			run, err := pipeline.Cancel(cmd.Context(), store, args[0], host, alive, signal, time.Now())
+			if err != nil {
+				return notFound(err)
+			}
+			if run.Owner != nil {
+				fmt.Fprintf(a.Out, "sent SIGTERM to pid %d, which is executing run %s\n", run.Owner.PID, run.ID)
+				return nil
+			}
+			return report.WriteRunStatus(a.Out, run, f.output)
+		},
+	}
+	f.bind(cmd)
+	return cmd
+}
+
+func (a *app) approveCommand() *cobra.Command {
+	var (
+		f       storeFlags
+		env     string
+		as      string
+		comment string
+		resume  bool
+		rf      renderFlags
+	)
+	cmd := &cobra.Command{
+		Use:   "approve RUN --env ENV",
+		Short: "Approve an environment's gate for a run",
+		Long: `approve records your approval of an environment for a run. You must be one of the
+environment's approvers in ferry.yaml. With --resume the run continues right away;
+otherwise run ferry resume RUN.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if env == "" {
+				return usageError("--env is required")
+			}
+			who, err := approverIdentity(a.env, as)
+			if err != nil {
+				return err
+			}
+			as = who
+			store, err := a.openStoreFor(cmd, f)
+			if err != nil {
+				return err
+			}
+			cfg, err := a.loadConfig(f.workspaceFlags)
+			if err != nil {
+				return err
+			}
+			if _, err := pipeline.Approve(cmd.Context(), store, cfg, args[0], env, as, comment, time.Now()); err != nil {
+				return withCode(exitFailed, notFound(err))
+			}
+			fmt.Fprintf(a.Out, "%s approved %s for run %s\n", as, env, args[0])
+			if !resume {
+				fmt.Fprintf(a.Out, "continue with: ferry resume %s\n", args[0])
+				return nil
+			}
+			setup, err := a.setupEngine(cmd.Context(), f.workspaceFlags, rf, f.state)
+			if err != nil {
+				return err
+			}
+			run, err := setup.engine.Resume(cmd.Context(), args[0])
+			return a.finishRun(setup, run, err)
+		},
+	}
+	f.bind(cmd)
+	rf.bind(cmd.Flags())
+	cmd.Flags().StringVar(&env, "env", "", "environment to approve")
+	cmd.Flags().StringVar(&as, "as", "", "who approves (default: $FERRY_APPROVER; in CI the CI system's user)")
+	cmd.Flags().StringVar(&comment, "comment", "", "why")
+	cmd.Flags().BoolVar(&resume, "resume", false, "resume the run after approving")
+	return cmd
+}
+
+// approverIdentity decides who approves. In CI the CI system says who triggered the job
+// (GITHUB_ACTOR, BUILD_REQUESTEDFOREMAIL) and --as may not claim someone else; elsewhere --as
+// or $FERRY_APPROVER is trusted as given.
+func approverIdentity(env func(string) string, as string) (string, error) {
+	ci := ""
+	switch {
+	case env("GITHUB_ACTIONS") == "true":
+		ci = env("GITHUB_ACTOR")
+	case env("TF_BUILD") != "":
+		ci = env("BUILD_REQUESTEDFOREMAIL")
+	}
+	if ci != "" {
+		if as != "" && as != ci {
+			return "", usageError("--as %s: this CI job was started by %s", as, ci)
+		}
+		return ci, nil
+	}
+	if as == "" {
+		as = env("FERRY_APPROVER")
+	}
+	if as == "" {
+		return "", usageError("who approves? pass --as (or set FERRY_APPROVER)")
+	}
+	return as, nil
+}

@@ -1,0 +1,22 @@
+package main
+
+import (
+	"github.com/ferry-ci/ferry/pipeline"
+	"github.com/ferry-ci/ferry/pipeline/config"
+	"github.com/ferry-ci/ferry/triggers"
+	"github.com/ferry-ci/ferry/triggers/changes"
+)
+
+// newSources gives the engine git tree digests of the services' sources, which key the
+// results cache. Outside a git repository there is no cache.
+func newSources(cfg *config.Config) pipeline.Sources {
+	repo, err := changes.Open(cfg.Root, changes.Auto)
+	if err != nil {
+		return nil
+	}
+	prefix, err := pipeline.RepoPrefix(repo.Root(), cfg.Root)
+	if err != nil {
+		return nil
+	}
+	return &triggers.SourceDigests{Repo: repo, Config: cfg, Prefix: prefix}
+}

@@ -1,0 +1,60 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+
+	"github.com/ferry-ci/ferry/pipeline"
+	"github.com/ferry-ci/ferry/stages/approve"
+	"github.com/ferry-ci/ferry/stages/command"
+	"github.com/ferry-ci/ferry/stages/image"
+	"github.com/ferry-ci/ferry/stages/promote"
+	"github.com/ferry-ci/ferry/stages/push"
+	"github.com/ferry-ci/ferry/stages/scan"
+)
+
+// stageFlags tune the stages from the command line.
+type stageFlags struct {
+	plainHTTP bool
+	scanDir   string
+}
+
+// stageRegistry wires the stage implementations this build of Ferry has. Chart and deploy
+// (Helm) are not in it yet: a plan that needs them stops before anything runs.
+func stageRegistry(env func(string) string, f stageFlags) (pipeline.Registry, error) {
+	keychain := push.Keychain(env)
+	cache, _ := os.UserCacheDir()
+	return pipeline.NewRegistry(
+		command.Build(),
+		command.Test(),
+		&image.Stage{Keychain: keychain, Source: sourceURL(env), CacheDir: filepath.Join(cache, "ferry", "builders")},
+		&scan.Stage{ReportDir: f.scanDir, ToolsDir: toolsDir(env)},
+		&push.Stage{Keychain: keychain, PlainHTTP: f.plainHTTP},
+		approve.Stage{},
+		&promote.Stage{Keychain: keychain},
+	)
+}
+
+// sourceURL is the repository's web address for the org.opencontainers.image.source label,
+// as the CI system tells it.
+func sourceURL(env func(string) string) string {
+	if repo := env("GITHUB_REPOSITORY"); repo != "" {
+		server := env("GITHUB_SERVER_URL")
+		if server == "" {
+			server = "https://github.com"
+		}
+		return server + "/" + repo
+	}
+	return env("BUILD_REPOSITORY_URI")
+}
+
+// toolsDir is where `make tools` caches pinned tools (trivy).
+func toolsDir(env func(string) string) string {
+	if d := env("FERRY_TOOLS_DIR"); d != "" {
+		return d
+	}
+	if d, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(d, "ferry", "tools")
+	}
+	return ""
+}

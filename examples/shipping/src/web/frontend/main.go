@@ -1,0 +1,6 @@
+// Command frontend serves the web UI.
+package main
+
+import "fmt"
+
+func main() { fmt.Println("frontend") }

@@ -1,0 +1,5 @@
+package main
+
+import "testing"
+
+func TestMain_runs(t *testing.T) { main() }

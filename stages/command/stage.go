@@ -1,0 +1,200 @@
+package command
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/ferry-ci/ferry/pipeline"
+	"github.com/ferry-ci/ferry/pipeline/config"
+)
+
+// Stage runs one of a service's commands: build or test.
+type Stage struct {
+	name string
+	pick func(*config.Service) *config.Command
+	// Grace is how long a cancelled command gets between SIGTERM and SIGKILL.
+	Grace time.Duration
+}
+
+var (
+	_ pipeline.Stage     = (*Stage)(nil)
+	_ pipeline.Skipper   = (*Stage)(nil)
+	_ pipeline.Cacheable = (*Stage)(nil)
+	_ pipeline.Verifier  = (*Stage)(nil)
+	_ pipeline.DryRunner = (*Stage)(nil)
+)
+
+// Build is the build stage: the service's build command.
+func Build() *Stage {
+	return &Stage{name: config.StageBuild, pick: func(s *config.Service) *config.Command { return s.Build }, Grace: 10 * time.Second}
+}
+
+// Test is the test stage: the service's test command. Tests are never retried.
+func Test() *Stage {
+	return &Stage{name: config.StageTest, pick: func(s *config.Service) *config.Command { return s.Test }, Grace: 10 * time.Second}
+}
+
+// Name is build or test.
+func (s *Stage) Name() string { return s.name }
+
+// Skip skips services without the command.
+func (s *Stage) Skip(job *pipeline.Job) (string, bool) {
+	if job.Service == nil || s.pick(job.Service) == nil {
+		return fmt.Sprintf("no %s command", s.name), true
+	}
+	return "", false
+}
+
+// DryRun says what would run where.
+func (s *Stage) DryRun(job *pipeline.Job) string {
+	p, err := Prepare(s.pick(job.Service))
+	if err != nil {
+		return err.Error()
+	}
+	how := "directly"
+	if p.Shell {
+		how = "with sh -c"
+	}
+	return fmt.Sprintf("run %s in %s (%s)", p, job.Service.Path, how)
+}
+
+// Run runs the command in the service folder and records the files it created or changed
+// there, so that a cached result is reused only while they are still in place.
+func (s *Stage) Run(ctx context.Context, job *pipeline.Job) error {
+	p, err := Prepare(s.pick(job.Service))
+	if err != nil {
+		return pipeline.Permanent(err)
+	}
+	before, err := snapshot(job.ServiceDir)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(job.Log, "$ %s\n", p)
+	if err := Run(ctx, p, job.ServiceDir, job.Environ, job.Log, s.Grace); err != nil {
+		return err
+	}
+	after, err := snapshot(job.ServiceDir)
+	if err != nil {
+		return err
+	}
+	files := map[string]string{}
+	for rel, st := range after {
+		if b, ok := before[rel]; ok && b == st {
+			continue
+		}
+		sum, err := fileDigest(filepath.Join(job.ServiceDir, rel))
+		if err != nil {
+			return fmt.Errorf("record output %s: %w", rel, err)
+		}
+		files[rel] = sum
+	}
+	if len(files) > 0 {
+		job.Outputs.Build = &pipeline.BuildOutput{Files: files}
+		fmt.Fprintf(job.Log, "%s created or changed %d files\n", s.name, len(files))
+	}
+	return nil
+}
+
+// Inputs add the command and the identity of the program it starts (path, size, time), a
+// cheap stand-in for the tool's version.
+func (s *Stage) Inputs(ctx context.Context, job *pipeline.Job) ([]byte, error) {
+	p, err := Prepare(s.pick(job.Service))
+	if err != nil {
+		return nil, err
+	}
+	tool := map[string]any{"args": p.Args}
+	if path, err := exec.LookPath(p.Args[0]); err == nil {
+		if st, err := os.Stat(path); err == nil {
+			tool["tool"] = map[string]any{"path": path, "size": st.Size(), "mtime": st.ModTime().UnixNano()}
+		}
+	}
+	if s.name == config.StageTest {
+		// Tests test what the build produced.
+		if out, ok := job.Pipeline.Output(config.StageBuild); ok {
+			tool["build"] = out.Build
+		}
+	}
+	return json.Marshal(tool)
+}
+
+// Verify checks that the recorded files are still there, unchanged.
+func (s *Stage) Verify(ctx context.Context, job *pipeline.Job, out pipeline.Outputs) error {
+	if out.Build == nil {
+		return nil
+	}
+	for _, rel := range sortedKeys(out.Build.Files) {
+		sum, err := fileDigest(filepath.Join(job.ServiceDir, filepath.FromSlash(rel)))
+		if err != nil {
+			return fmt.Errorf("%s is gone", rel)
+		}
+		if sum != out.Build.Files[rel] {
+			return fmt.Errorf("%s changed", rel)
+		}
+	}
+	return nil
+}
+
+type fileStamp struct {
+	size  int64
+	mtime int64
+	mode  fs.FileMode
+}
+
+// snapshot lists the regular files under dir with size, mtime and mode.
+func snapshot(dir string) (map[string]fileStamp, error) {
+	out := map[string]fileStamp{}
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && d.Name() == ".git" {
+			return filepath.SkipDir
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, path)
+		out[filepath.ToSlash(rel)] = fileStamp{size: info.Size(), mtime: info.ModTime().UnixNano(), mode: info.Mode()}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list files in %s: %w", dir, err)
+	}
+	return out, nil
+}
+
+func fileDigest(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
