@@ -15,7 +15,7 @@ export FERRY_TOOLS_DIR := $(TOOLS)
 export FERRY_TRIVY := $(TRIVY)
 export FERRY_MKDB := $(MKDB)
 
-.PHONY: all build test test-short lint bench tools demo clean
+.PHONY: all build test lint bench tools demo clean
 
 all: lint build test
 
@@ -27,10 +27,6 @@ build:
 test: tools
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 30m ./...
-
-# The pure tests only: no registry, no trivy, no buildah.
-test-short:
-	$(GO) test -short ./...
 
 lint:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "not gofmt-ed:"; echo "$$unformatted"; exit 1; fi

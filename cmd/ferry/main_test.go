@@ -291,3 +291,59 @@ func TestVersionAndHelp(t *testing.T) {
 		t.Errorf("--help does not document the exit codes")
 	}
 }
+
+// TestSecretsNeverReachLogsOrJournal runs a build that prints the registry password in every
+// encoding and checks stdout, the stage log and the journal.
+func TestSecretsNeverReachLogsOrJournal(t *testing.T) {
+	repo := exampleRepo(t)
+	const secret = "s3cr3t-Pa55word!"
+	cfgPath := filepath.Join(repo, "ferry.yaml")
+	data, _ := os.ReadFile(cfgPath)
+	text := strings.Replace(string(data), "build: go build -trimpath -o bin/delivery .",
+		`build: 'echo "raw $FERRY_REGISTRY_PASSWORD"; printf "%s" "user:$FERRY_REGISTRY_PASSWORD" | base64; printf "%s" "$NPM_TOKEN" | base64; echo "{\"p\":\"$FERRY_REGISTRY_PASSWORD\"}"; exit 1'`, 1)
+	text = strings.Replace(text, "scan:\n", "secrets: [NPM_TOKEN]\nscan:\n", 1)
+	os.WriteFile(cfgPath, []byte(text), 0o644)
+	gitIn(t, repo, "commit", "-qam", "leaky build")
+	env := map[string]string{"FERRY_REGISTRY_PASSWORD": secret, "NPM_TOKEN": "npm_abcdefghij"}
+	t.Setenv("FERRY_REGISTRY_PASSWORD", secret) // the engine passes the process environment to commands
+	t.Setenv("NPM_TOKEN", "npm_abcdefghij")
+	r := runFerry(t, repo, env, "", "run", "--service", "delivery", "--stage", "build", "--no-progress", "-v")
+	if r.code != 1 {
+		t.Fatalf("exit %d, want the build to fail\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if !strings.Contains(r.stdout, "raw ***") {
+		t.Errorf("the masked line is missing from the output:\n%s", r.stdout)
+	}
+	var files []string
+	filepath.WalkDir(filepath.Join(repo, ".ferry"), func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			files = append(files, p)
+		}
+		return nil
+	})
+	// base64("user:"+secret) is dXNlcjpzM2NyM3QtUGE1NXdvcmQh: the secret's part is in the middle.
+	forms := []string{secret, "M2NyM3QtUGE1NXdvcmQ", "npm_abcdefghij", "bnBtX2FiY2RlZmdoaWo"}
+	for _, f := range append(files, "stdout", "stderr") {
+		var content string
+		switch f {
+		case "stdout":
+			content = r.stdout
+		case "stderr":
+			content = r.stderr
+		default:
+			b, _ := os.ReadFile(f)
+			content = string(b)
+		}
+		for _, form := range forms {
+			if strings.Contains(content, form) {
+				t.Errorf("%s contains the secret form %q", f, form)
+			}
+		}
+	}
+	if len(files) < 3 {
+		t.Errorf("expected the run's files under .ferry, found %v", files)
+	}
+	if n := strings.Count(r.stdout, "***"); n < 4 {
+		t.Errorf("%d masked values in the output, want 4 (raw, base64 twice, JSON):\n%s", n, r.stdout)
+	}
+}
