@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"sync"
 
 	"github.com/ferry-ci/ferry/pipeline/config"
 	"github.com/ferry-ci/ferry/triggers/azure"
@@ -19,15 +20,42 @@ var ErrDirty = errors.New("uncommitted changes")
 // SourceDigests identifies what a service is built from by git tree hashes at HEAD: its folder,
 // its literal paths.include entries and the shared folders it depends on (services it depends
 // on add their own folders). A service whose folders have uncommitted changes has no digest.
+//
+// Digests are computed once per service and process: they describe the sources a run started
+// with, and git status on a large repository is not free.
 type SourceDigests struct {
 	Repo   *changes.Repo
 	Config *config.Config
 	// Prefix is the config root relative to the repository root ("" when they are the same).
 	Prefix string
+
+	mu   sync.Mutex
+	memo map[string]digestResult
+}
+
+type digestResult struct {
+	digest string
+	err    error
 }
 
 // Digest returns the service's sources digest, or an error wrapping ErrDirty.
 func (s *SourceDigests) Digest(ctx context.Context, svc *config.Service) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r, ok := s.memo[svc.Name]; ok {
+		return r.digest, r.err
+	}
+	d, err := s.digest(ctx, svc)
+	if ctx.Err() == nil {
+		if s.memo == nil {
+			s.memo = map[string]digestResult{}
+		}
+		s.memo[svc.Name] = digestResult{d, err}
+	}
+	return d, err
+}
+
+func (s *SourceDigests) digest(ctx context.Context, svc *config.Service) (string, error) {
 	dirs := s.folders(svc, map[string]bool{})
 	sort.Strings(dirs)
 	full := make([]string, len(dirs))

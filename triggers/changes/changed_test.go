@@ -2,6 +2,7 @@ package changes_test
 
 import (
 	"errors"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -341,6 +342,28 @@ var scenarios = []scenario{
 		events: []eventCase{
 			{"new branch", changes.Request{Before: zeros, After: "@f3", Trunk: "main"},
 				wantResult{all: true, to: "f3", reason: "no merge-base with main"}},
+		},
+	},
+	{
+		// Objects borrowed from another repository through objects/info/alternates: the
+		// go-git backend's pack reader does not follow alternates, go-git's storage does.
+		name:    "clone sharing objects",
+		history: shallowHistory,
+		prepare: func(t *testing.T, dir string, _ map[string]string) string {
+			// A plain path: over file:// git ignores --shared and copies the objects.
+			dst := filepath.Join(t.TempDir(), "clone")
+			gitRun(t, "", "clone", "-q", "--shared", "--no-single-branch", dir, dst)
+			if _, err := os.Stat(filepath.Join(dst, ".git", "objects", "info", "alternates")); err != nil {
+				t.Fatalf("the clone borrows no objects: %v", err)
+			}
+			return dst
+		},
+		diffs: []diffCase{{"c2", "f3", []string{"src/b/main.go", "tools/run.sh"}}},
+		events: []eventCase{
+			{"new branch", changes.Request{Before: zeros, After: "@f3", Trunk: "main"},
+				wantResult{paths: []string{"src/b/main.go", "tools/run.sh"}, from: "c2", to: "f3"}},
+			{"before missing", changes.Request{Before: missing, After: "@f3", Trunk: "main"},
+				wantResult{paths: []string{"src/b/main.go", "tools/run.sh"}, from: "c2", to: "f3", reason: "before commit deadbee missing"}},
 		},
 	},
 	{

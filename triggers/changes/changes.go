@@ -83,8 +83,9 @@ type backend interface {
 // Open opens the repository whose work tree contains dir. It looks for .git in dir and its
 // parents; a .git file (linked worktree, submodule) is followed.
 func Open(dir string, backend Backend) (*Repo, error) {
-	if backend == "" {
-		backend = Auto
+	backend, err := ParseBackend(string(backend))
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", dir, err)
 	}
 	root, err := findRoot(dir)
 	if err != nil {
@@ -99,13 +100,10 @@ func Open(dir string, backend Backend) (*Repo, error) {
 		}
 	}
 	r := &Repo{root: root, backend: backend}
-	switch backend {
-	case GitCLI:
+	if backend == GitCLI {
 		r.impl, err = newGitCLI(root)
-	case GoGit:
+	} else {
 		r.impl, err = newGoGit(root)
-	default:
-		_, err = ParseBackend(string(backend))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", dir, err)

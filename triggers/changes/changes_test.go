@@ -490,7 +490,7 @@ func TestOpen(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(sub, "f.txt"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	for _, b := range append(backends, changes.Auto, "") {
+	for _, b := range append(backends, changes.Auto, "", "GoGit") {
 		for _, from := range []string{dir, sub, filepath.Join(sub, "f.txt")} {
 			t.Run(fmt.Sprintf("%s from %s", b, from), func(t *testing.T) {
 				r := open(t, from, b)
@@ -536,6 +536,42 @@ func TestParseBackend(t *testing.T) {
 	}
 	if _, err := changes.ParseBackend("svn"); err == nil {
 		t.Error("ParseBackend(svn) succeeded")
+	}
+}
+
+func TestCommitTimeAndHeadRef(t *testing.T) {
+	h := resolveHistory()
+	forEachRepo(t, h, func(t *testing.T, r *changes.Repo, dir string, shas map[string]string) {
+		got, err := r.CommitTime(t.Context(), "main")
+		if want := commitTime(h.byName["c2"]); err != nil || !got.Equal(want) {
+			t.Errorf("CommitTime(main) = %v, %v; want %v", got, err, want)
+		}
+		if _, err := r.CommitTime(t.Context(), missing); !errors.Is(err, changes.ErrNotFound) {
+			t.Errorf("CommitTime(missing) error = %v, want ErrNotFound", err)
+		}
+		if ref, err := r.HeadRef(t.Context()); err != nil || ref != "refs/heads/main" {
+			t.Errorf("HeadRef() = %q, %v; want refs/heads/main", ref, err)
+		}
+	})
+}
+
+// TestDiffIgnoresIndex checks that Diff does not read the index, which plain git diff-tree does
+// at a cost that grows with the work tree: with a corrupt index git diff-tree fails, Diff not.
+func TestDiffIgnoresIndex(t *testing.T) {
+	h := resolveHistory()
+	dir := filepath.Join(t.TempDir(), "repo")
+	shas := buildGitCLI(t, dir, h)
+	if err := os.WriteFile(filepath.Join(dir, ".git", "index"), []byte("corrupt"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range backends {
+		got, err := open(t, dir, b).Diff(t.Context(), shas["c1"], shas["c2"])
+		if err != nil || !slices.Equal(got, []string{"README.md"}) {
+			t.Errorf("%s: Diff = %q, %v; want [README.md]", b, got, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, ".git", "ferry-no-index")); err == nil {
+		t.Error("the git backend created the file it names as an absent index")
 	}
 }
 

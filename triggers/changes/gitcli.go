@@ -12,9 +12,11 @@ import (
 	"time"
 )
 
-// gitCLI runs git plumbing commands in the work tree. Plumbing output does not depend on user
-// configuration, and none of the commands used can be made to run code by the repository's
-// own config: no diff drivers, textconv, pagers, hooks or fsmonitor are involved.
+// gitCLI runs git plumbing commands in the work tree: cat-file, merge-base and diff-tree.
+// Their output does not depend on user configuration, and the repository's own config cannot
+// make them run code: no diff drivers, textconv, filters, pagers, hooks or fsmonitor are
+// involved. (Dirty, in worktree.go, runs git status, which is porcelain: it may run the clean
+// filters the repository configures.)
 type gitCLI struct {
 	bin  string
 	root string

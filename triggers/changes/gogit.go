@@ -6,12 +6,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
@@ -21,8 +21,9 @@ import (
 )
 
 // goGit answers in process. go-git finds the repository (worktrees included) and reads refs
-// and the shallow list; objects come from objectReader, with go-git's storage behind it for
-// what that reader does not cover.
+// and the shallow list; objects come from objectReader. go-git's own object access is not
+// used: its first lookup decodes the whole pack index (see objectReader), and it does not
+// follow an absolute objects/info/alternates path as git writes it.
 type goGit struct {
 	mu      sync.Mutex // guards everything below: the reader reuses buffers
 	storage *filesystem.Storage
@@ -44,9 +45,10 @@ func newGoGit(root string) (*goGit, error) {
 	if !ok {
 		return nil, fmt.Errorf("go-git: unexpected storage %T", repo.Storer)
 	}
-	// PlainOpenWithOptions cannot ask for KeepDescriptors, so the storage is made again over
-	// the same files. Without it every object read in the fallback path would reopen the pack.
-	// Never ExclusiveAccess: git may write to the repository while we read it.
+	// The storage is made again over the same files because PlainOpenWithOptions cannot ask
+	// for KeepDescriptors: whatever go-git reads from a pack keeps the file open instead of
+	// reopening it per object (today it reads refs and the shallow list only). Never
+	// ExclusiveAccess: git may write to the repository while we read it.
 	dotGit := opened.Filesystem()
 	st := filesystem.NewStorageWithOptions(dotGit, cache.NewObjectLRUDefault(), filesystem.Options{KeepDescriptors: true})
 	common, err := commonDir(dotGit.Root())
@@ -81,24 +83,7 @@ func (g *goGit) close() error {
 
 // readObject returns an object's type and content, errMissing when the repository lacks it.
 func (g *goGit) readObject(h plumbing.Hash) (int, []byte, error) {
-	typ, data, err := g.objects.read(h)
-	if !errors.Is(err, errMissing) {
-		return typ, data, err
-	}
-	obj, err := g.storage.EncodedObject(plumbing.AnyObject, h)
-	if errors.Is(err, plumbing.ErrObjectNotFound) {
-		return 0, nil, fmt.Errorf("%s: %w", h, errMissing)
-	}
-	if err != nil {
-		return 0, nil, err
-	}
-	rd, err := obj.Reader()
-	if err != nil {
-		return 0, nil, err
-	}
-	defer rd.Close()
-	data, err = io.ReadAll(rd)
-	return int(obj.Type()), data, err
+	return g.objects.read(h)
 }
 
 func (g *goGit) readTyped(h plumbing.Hash, want int) ([]byte, error) {
@@ -329,6 +314,17 @@ func (g *goGit) commit(h plumbing.Hash) (commitInfo, error) {
 		return c, fmt.Errorf("commit %s: %w", h, err)
 	}
 	return c, nil
+}
+
+// commitTime returns the committer time of a commit.
+func (g *goGit) commitTime(h plumbing.Hash) (time.Time, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	c, err := g.commit(h)
+	if err != nil {
+		return time.Time{}, err
+	}
+	return time.Unix(c.time, 0), nil
 }
 
 // parents returns a commit's parents as the repository sees them: none for a commit on the

@@ -21,14 +21,14 @@ import (
 )
 
 // objectReader reads objects from a repository's object directory: pack files first, then
-// loose objects.
+// loose objects, then the object directories it borrows from (objects/info/alternates, as
+// written by git clone --shared).
 //
 // It exists because go-git's own pack access is too slow for one short diff per process: its
 // first lookup decodes the whole .idx into memory and builds an offset→hash map of every
 // object in the pack (~376k entries in the benchmark monorepo), which alone costs tens of
 // milliseconds. Here the .idx and .pack files are mapped and searched in place, as git does,
-// so a process pays only for the handful of objects a diff touches. Anything this reader does
-// not find (alternates, a pack written after the listing) falls back to go-git's storage.
+// so a process pays only for the handful of objects a diff touches.
 type objectReader struct {
 	objectsDir string
 	packs      []*pack
@@ -36,7 +36,12 @@ type objectReader struct {
 	zr         io.ReadCloser // reused zlib reader: its window is the expensive allocation
 	br         bytes.Reader
 	cache      *deltaCache
+	depth      int             // how many alternates away from the repository this is
+	alternates []*objectReader // nil until loaded
 }
+
+// maxAlternateDepth is git's limit on chains of alternates.
+const maxAlternateDepth = 5
 
 // Object types as stored in a pack; the first four are also plumbing.ObjectType values.
 const (
@@ -48,11 +53,45 @@ const (
 	objREFDelta = 7
 )
 
-// errMissing is returned when an object is in no pack and not loose.
+// errMissing is returned when an object is nowhere: in no pack, not loose, not in an alternate.
 var errMissing = errors.New("object missing")
 
 func newObjectReader(objectsDir string) *objectReader {
 	return &objectReader{objectsDir: objectsDir, cache: newDeltaCache(64 << 20)}
+}
+
+// loadAlternates reads objects/info/alternates: one objects directory per line, relative to
+// this one unless absolute; # starts a comment.
+func (r *objectReader) loadAlternates() error {
+	r.alternates = []*objectReader{}
+	if r.depth >= maxAlternateDepth {
+		return nil
+	}
+	data, err := os.ReadFile(filepath.Join(r.objectsDir, "info", "alternates"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for line := range strings.Lines(string(data)) {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if strings.HasPrefix(line, `"`) {
+			if line, err = strconv.Unquote(line); err != nil {
+				return fmt.Errorf("objects/info/alternates: %q: %w", line, err)
+			}
+		}
+		if !filepath.IsAbs(line) {
+			line = filepath.Join(r.objectsDir, line)
+		}
+		alt := newObjectReader(line)
+		alt.depth = r.depth + 1
+		r.alternates = append(r.alternates, alt)
+	}
+	return nil
 }
 
 // pack is one mapped pack and its version 2 index.
@@ -220,14 +259,32 @@ func (r *objectReader) read(h plumbing.Hash) (int, []byte, error) {
 			}
 		}
 		typ, data, err := r.readLoose(h)
-		if !errors.Is(err, errMissing) || retried {
+		if !errors.Is(err, errMissing) {
 			return typ, data, err
+		}
+		if retried {
+			return r.readAlternate(h)
 		}
 		// A concurrent gc may have packed the loose object since the packs were listed.
 		if err := r.listPacks(); err != nil {
 			return 0, nil, err
 		}
 	}
+}
+
+func (r *objectReader) readAlternate(h plumbing.Hash) (int, []byte, error) {
+	if r.alternates == nil {
+		if err := r.loadAlternates(); err != nil {
+			return 0, nil, err
+		}
+	}
+	for _, alt := range r.alternates {
+		typ, data, err := alt.read(h)
+		if !errors.Is(err, errMissing) {
+			return typ, data, err
+		}
+	}
+	return 0, nil, fmt.Errorf("%s: %w", h, errMissing)
 }
 
 // prefixed returns the objects whose hex name starts with prefix.
@@ -249,6 +306,18 @@ func (r *objectReader) prefixed(prefix string) ([]plumbing.Hash, error) {
 		if name := prefix[:2] + e.Name(); len(name) == 40 && strings.HasPrefix(name, prefix) {
 			out = append(out, plumbing.NewHash(name))
 		}
+	}
+	if r.alternates == nil {
+		if err := r.loadAlternates(); err != nil {
+			return nil, err
+		}
+	}
+	for _, alt := range r.alternates {
+		more, err := alt.prefixed(prefix)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, more...)
 	}
 	slices.SortFunc(out, func(a, b plumbing.Hash) int { return bytes.Compare(a[:], b[:]) })
 	return slices.Compact(out), nil
@@ -488,6 +557,9 @@ func (r *objectReader) close() error {
 	var errs []error
 	for _, p := range r.packs {
 		errs = append(errs, p.close())
+	}
+	for _, alt := range r.alternates {
+		errs = append(errs, alt.close())
 	}
 	r.packs = nil
 	if r.zr != nil {
