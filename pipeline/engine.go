@@ -10,9 +10,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -409,7 +410,7 @@ func (e *Engine) newJob(run *Run, svc *ServiceRun, s *StageState, log io.Writer)
 		job.Environ = append(job.Environ, "FERRY_STAGE="+string(s.ID))
 	}
 	if cfgSvc != nil {
-		for _, k := range sortedKeys(cfgSvc.Env) {
+		for _, k := range slices.Sorted(maps.Keys(cfgSvc.Env)) {
 			job.Environ = append(job.Environ, k+"="+cfgSvc.Env[k])
 		}
 	}
@@ -726,12 +727,3 @@ func (l *lineReporter) flush() {
 type nopCloser struct{ io.Writer }
 
 func (nopCloser) Close() error { return nil }
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}

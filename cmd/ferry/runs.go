@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ferry-ci/ferry/pipeline"
+	"github.com/ferry-ci/ferry/pipeline/config"
 	"github.com/ferry-ci/ferry/pipeline/report"
 )
 
@@ -28,15 +29,30 @@ func (f *storeFlags) bind(cmd *cobra.Command) {
 	cmd.Flags().StringVarP(&f.output, "output", "o", "text", "text or json")
 }
 
-func (a *app) openStoreFor(cmd *cobra.Command, f storeFlags) (pipeline.Store, error) {
+// openStoreFor loads the config and opens its run store.
+func (a *app) openStoreFor(cmd *cobra.Command, f storeFlags) (*config.Config, pipeline.Store, error) {
 	if err := oneOfFlag("output", f.output, []string{"text", "json"}); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	cfg, err := a.loadConfig(f.workspaceFlags)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return a.openStore(cmd.Context(), cfg, f.state)
+	store, err := a.openStore(cmd.Context(), cfg, f.state)
+	return cfg, store, err
+}
+
+// loadRun opens the store and loads a run; an unknown run is a usage error.
+func (a *app) loadRun(cmd *cobra.Command, f storeFlags, id string) (pipeline.Store, *pipeline.Run, error) {
+	_, store, err := a.openStoreFor(cmd, f)
+	if err != nil {
+		return nil, nil, err
+	}
+	run, err := store.Load(cmd.Context(), id)
+	if err != nil {
+		return nil, nil, notFound(err)
+	}
+	return store, run, nil
 }
 
 func notFound(err error) error {
@@ -53,7 +69,7 @@ func (a *app) runsCommand() *cobra.Command {
 		Short: "List runs, newest first",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			store, err := a.openStoreFor(cmd, f)
+			_, store, err := a.openStoreFor(cmd, f)
 			if err != nil {
 				return err
 			}
@@ -75,13 +91,9 @@ func (a *app) statusCommand() *cobra.Command {
 		Short: "Show a run's stages with state, timing and outputs",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			store, err := a.openStoreFor(cmd, f)
+			_, run, err := a.loadRun(cmd, f, args[0])
 			if err != nil {
 				return err
-			}
-			run, err := store.Load(cmd.Context(), args[0])
-			if err != nil {
-				return notFound(err)
 			}
 			return report.WriteRunStatus(a.Out, run, f.output)
 		},
@@ -101,13 +113,9 @@ func (a *app) logsCommand() *cobra.Command {
 		Short: "Print the logs of a run's stages",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			store, err := a.openStoreFor(cmd, f)
+			store, run, err := a.loadRun(cmd, f, args[0])
 			if err != nil {
 				return err
-			}
-			run, err := store.Load(cmd.Context(), args[0])
-			if err != nil {
-				return notFound(err)
 			}
 			type logEntry struct {
 				Service string           `json:"service"`
@@ -204,7 +212,7 @@ func (a *app) cancelCommand() *cobra.Command {
 		Short: "Cancel a run: stop it if it is executing here, mark its unfinished stages cancelled",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			store, err := a.openStoreFor(cmd, f)
+			_, store, err := a.openStoreFor(cmd, f)
 			if err != nil {
 				return err
 			}
@@ -251,11 +259,7 @@ otherwise run ferry resume RUN.`,
 				return err
 			}
 			as = who
-			store, err := a.openStoreFor(cmd, f)
-			if err != nil {
-				return err
-			}
-			cfg, err := a.loadConfig(f.workspaceFlags)
+			cfg, store, err := a.openStoreFor(cmd, f)
 			if err != nil {
 				return err
 			}

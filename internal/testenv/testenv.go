@@ -84,6 +84,13 @@ http:
 // FERRY_TEST_REGISTRY_BIN overrides the binary.
 func Registry(t testing.TB) string {
 	t.Helper()
+	return RegistryWith(t, "")
+}
+
+// RegistryWith is Registry with more top-level sections of distribution's configuration
+// (auth, for example) appended to the generated one.
+func RegistryWith(t testing.TB, extraConfig string) string {
+	t.Helper()
 	bin, ok := LookBinary("FERRY_TEST_REGISTRY_BIN", "docker-registry")
 	if !ok {
 		Missing(t, "docker-registry not found (apt-get install docker-registry)")
@@ -93,7 +100,8 @@ func Registry(t testing.TB) string {
 	for attempt := 0; attempt < 3; attempt++ {
 		addr := fmt.Sprintf("127.0.0.1:%d", FreePort(t))
 		cfg := filepath.Join(dir, fmt.Sprintf("config-%d.yml", attempt))
-		if err := os.WriteFile(cfg, []byte(fmt.Sprintf(registryConfig, filepath.Join(dir, "data"), addr)), 0o600); err != nil {
+		body := fmt.Sprintf(registryConfig, filepath.Join(dir, "data"), addr) + extraConfig
+		if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		logPath := filepath.Join(dir, fmt.Sprintf("registry-%d.log", attempt))
@@ -127,7 +135,8 @@ func Registry(t testing.TB) string {
 	return ""
 }
 
-// waitHTTP polls url until it answers, the process exits or 15 s pass.
+// waitHTTP polls url until it answers (401 included: a registry that wants credentials is
+// up), the process exits or 15 s pass.
 func waitHTTP(ctx context.Context, url string, exited <-chan error) error {
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()

@@ -7,7 +7,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 
@@ -168,7 +170,7 @@ func (g *GitHub) Close() error {
 			g.errs.keep(fmt.Errorf("encoding images: %w", err))
 		}
 		outputs := map[string]string{"run-id": g.sum.run, "status": string(g.sum.status), "images": string(images)}
-		for _, k := range sortedKeys(outputs) {
+		for _, k := range slices.Sorted(maps.Keys(outputs)) {
 			if err := writeGitHubOutput(g.opt.Outputs, k, outputs[k]); err != nil {
 				g.errs.keep(err)
 				break

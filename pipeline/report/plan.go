@@ -7,7 +7,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -185,7 +186,7 @@ func PlanOutputs(p *pipeline.Plan, ci string) map[string]string {
 // WriteGitHubOutputs appends name=value lines to a $GITHUB_OUTPUT file. Values are single-line
 // JSON, so the simple form is safe.
 func WriteGitHubOutputs(w io.Writer, outputs map[string]string) error {
-	for _, k := range sortedKeys(outputs) {
+	for _, k := range slices.Sorted(maps.Keys(outputs)) {
 		if strings.ContainsAny(outputs[k], "\r\n") {
 			return fmt.Errorf("output %s: value has a line break", k)
 		}
@@ -199,7 +200,7 @@ func WriteGitHubOutputs(w io.Writer, outputs map[string]string) error {
 // WriteAzureOutputs prints ##vso[task.setvariable] logging commands that make the values
 // output variables of the step (isOutput=true), readable by later jobs.
 func WriteAzureOutputs(w io.Writer, outputs map[string]string) error {
-	for _, k := range sortedKeys(outputs) {
+	for _, k := range slices.Sorted(maps.Keys(outputs)) {
 		if _, err := fmt.Fprintf(w, "##vso[task.setvariable variable=%s;isOutput=true]%s\n", k, azureEscape(outputs[k])); err != nil {
 			return err
 		}
@@ -210,13 +211,4 @@ func WriteAzureOutputs(w io.Writer, outputs map[string]string) error {
 // azureEscape escapes a logging command value the way the Azure Pipelines agent unescapes it.
 func azureEscape(s string) string {
 	return strings.NewReplacer("%", "%AZP25", "\r", "%0D", "\n", "%0A").Replace(s)
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -8,10 +8,11 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
+	"slices"
 	"time"
 
 	"github.com/ferry-ci/ferry/pipeline"
@@ -132,7 +133,7 @@ func (s *Stage) Verify(ctx context.Context, job *pipeline.Job, out pipeline.Outp
 	if out.Build == nil {
 		return nil
 	}
-	for _, rel := range sortedKeys(out.Build.Files) {
+	for _, rel := range slices.Sorted(maps.Keys(out.Build.Files)) {
 		sum, err := fileDigest(filepath.Join(job.ServiceDir, filepath.FromSlash(rel)))
 		if err != nil {
 			return fmt.Errorf("%s is gone", rel)
@@ -188,13 +189,4 @@ func fileDigest(path string) (string, error) {
 		return "", err
 	}
 	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
