@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/ferry-ci/ferry/triggers"
@@ -233,6 +234,25 @@ type ScanOutput struct {
 	Database string         `json:"database,omitempty"`
 }
 
+// String summarises the verdict: counts by severity and the failing findings.
+func (s *ScanOutput) String() string {
+	var counts []string
+	for _, sev := range []string{"CRITICAL", "HIGH", "MEDIUM", "LOW", "UNKNOWN"} {
+		if n := s.Counts[sev]; n > 0 || sev != "UNKNOWN" {
+			counts = append(counts, fmt.Sprintf("%d %s", n, strings.ToLower(sev)))
+		}
+	}
+	verdict := "passed"
+	if !s.Passed {
+		verdict = "failed"
+	}
+	out := fmt.Sprintf("%s (%s)", verdict, strings.Join(counts, ", "))
+	if len(s.Failing) > 0 {
+		out += ": " + strings.Join(s.Failing, "; ")
+	}
+	return out
+}
+
 // PushOutput is an image in a registry: always referred to by digest.
 type PushOutput struct {
 	Ref    string   `json:"ref"`
@@ -269,10 +289,7 @@ func (o Outputs) String() string {
 	case o.Image != nil:
 		return o.Image.Digest
 	case o.Scan != nil:
-		if o.Scan.Passed {
-			return "passed"
-		}
-		return fmt.Sprintf("failed: %d findings", len(o.Scan.Failing))
+		return o.Scan.String()
 	case o.Chart != nil:
 		return o.Chart.Ref
 	case o.Deploy != nil:
