@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/agext/levenshtein"
+	"github.com/ferry-ci/ferry/internal/yamlnode"
 	"gopkg.in/yaml.v3"
 )
 
@@ -27,33 +28,6 @@ func (d *decoder) errorf(n *yaml.Node, field, format string, args ...any) {
 	d.errs = append(d.errs, e)
 }
 
-// resolve follows aliases so that anchors work everywhere.
-func resolve(n *yaml.Node) *yaml.Node {
-	for n != nil && n.Kind == yaml.AliasNode {
-		n = n.Alias
-	}
-	return n
-}
-
-func isNull(n *yaml.Node) bool {
-	return n == nil || (n.Kind == yaml.ScalarNode && n.Tag == "!!null")
-}
-
-func kindName(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.ScalarNode:
-		if n.Tag == "!!null" {
-			return "null"
-		}
-		return fmt.Sprintf("%q", n.Value)
-	}
-	return "an unexpected node"
-}
-
 // field is one key a mapping accepts, with the function that decodes its value.
 type field struct {
 	key    string
@@ -71,13 +45,13 @@ func join(path, key string) string {
 // expected ones and the closest match), duplicate keys (citing the first), and returns the
 // keys it saw.
 func (d *decoder) mapping(n *yaml.Node, path string, fields []field) map[string]bool {
-	n = resolve(n)
+	n = yamlnode.Resolve(n)
 	seen := map[string]bool{}
-	if isNull(n) {
+	if yamlnode.IsNull(n) {
 		return seen
 	}
 	if n.Kind != yaml.MappingNode {
-		d.errorf(n, path, "expected a mapping, got %s", kindName(n))
+		d.errorf(n, path, "expected a mapping, got %s", yamlnode.KindName(n))
 		return seen
 	}
 	first := map[string]*yaml.Node{}
@@ -91,20 +65,29 @@ func (d *decoder) mapping(n *yaml.Node, path string, fields []field) map[string]
 			d.errorf(k, path, "merge keys (<<) are not supported")
 			continue
 		}
-		if prev, dup := first[k.Value]; dup {
-			d.errorf(k, join(path, k.Value), "duplicate key %q (first defined at line %d:%d)", k.Value, prev.Line, prev.Column)
+		if d.repeated(first, k, path) {
 			continue
 		}
-		first[k.Value] = k
 		f := findField(fields, k.Value)
 		if f == nil {
 			d.errorf(k, path, "%s", unknownKey(k.Value, fields))
 			continue
 		}
 		seen[k.Value] = true
-		f.decode(join(path, k.Value), resolve(v))
+		f.decode(join(path, k.Value), yamlnode.Resolve(v))
 	}
 	return seen
+}
+
+// repeated reports whether key k of the mapping at path was written before, citing the first
+// place in the error; a new key is recorded in first.
+func (d *decoder) repeated(first map[string]*yaml.Node, k *yaml.Node, path string) bool {
+	if prev, dup := first[k.Value]; dup {
+		d.errorf(k, join(path, k.Value), "duplicate key %q (first defined at line %d:%d)", k.Value, prev.Line, prev.Column)
+		return true
+	}
+	first[k.Value] = k
+	return false
 }
 
 func findField(fields []field, key string) *field {
@@ -135,12 +118,12 @@ func unknownKey(key string, fields []field) string {
 // namedMapping decodes a mapping whose keys are user-chosen names (services, triggers), in
 // file order, reporting duplicates.
 func (d *decoder) namedMapping(n *yaml.Node, path string, each func(name string, key, v *yaml.Node)) {
-	n = resolve(n)
-	if isNull(n) {
+	n = yamlnode.Resolve(n)
+	if yamlnode.IsNull(n) {
 		return
 	}
 	if n.Kind != yaml.MappingNode {
-		d.errorf(n, path, "expected a mapping of names, got %s", kindName(n))
+		d.errorf(n, path, "expected a mapping of names, got %s", yamlnode.KindName(n))
 		return
 	}
 	first := map[string]*yaml.Node{}
@@ -150,32 +133,30 @@ func (d *decoder) namedMapping(n *yaml.Node, path string, each func(name string,
 			d.errorf(k, path, "names must be non-empty strings")
 			continue
 		}
-		if prev, dup := first[k.Value]; dup {
-			d.errorf(k, join(path, k.Value), "duplicate key %q (first defined at line %d:%d)", k.Value, prev.Line, prev.Column)
+		if d.repeated(first, k, path) {
 			continue
 		}
-		first[k.Value] = k
-		each(k.Value, k, resolve(v))
+		each(k.Value, k, yamlnode.Resolve(v))
 	}
 }
 
 func (d *decoder) str(n *yaml.Node, path string) string {
-	if isNull(n) {
+	if yamlnode.IsNull(n) {
 		return ""
 	}
 	if n.Kind != yaml.ScalarNode {
-		d.errorf(n, path, "expected a string, got %s", kindName(n))
+		d.errorf(n, path, "expected a string, got %s", yamlnode.KindName(n))
 		return ""
 	}
 	return n.Value
 }
 
 func (d *decoder) integer(n *yaml.Node, path string) int {
-	if isNull(n) {
+	if yamlnode.IsNull(n) {
 		return 0
 	}
 	if n.Kind != yaml.ScalarNode || n.Tag != "!!int" {
-		d.errorf(n, path, "expected an integer, got %s", kindName(n))
+		d.errorf(n, path, "expected an integer, got %s", yamlnode.KindName(n))
 		return 0
 	}
 	v, err := strconv.Atoi(n.Value)
@@ -186,11 +167,11 @@ func (d *decoder) integer(n *yaml.Node, path string) int {
 }
 
 func (d *decoder) boolean(n *yaml.Node, path string) bool {
-	if isNull(n) {
+	if yamlnode.IsNull(n) {
 		return false
 	}
 	if n.Kind != yaml.ScalarNode || n.Tag != "!!bool" {
-		d.errorf(n, path, "expected true or false, got %s", kindName(n))
+		d.errorf(n, path, "expected true or false, got %s", yamlnode.KindName(n))
 		return false
 	}
 	var b bool
@@ -229,20 +210,20 @@ func (d *decoder) date(n *yaml.Node, path string) time.Time {
 
 // strings decodes a list of strings. Every element keeps its position in the returned nodes.
 func (d *decoder) strings(n *yaml.Node, path string) ([]string, []*yaml.Node) {
-	if isNull(n) {
+	if yamlnode.IsNull(n) {
 		return nil, nil
 	}
 	if n.Kind != yaml.SequenceNode {
-		d.errorf(n, path, "expected a list of strings, got %s", kindName(n))
+		d.errorf(n, path, "expected a list of strings, got %s", yamlnode.KindName(n))
 		return nil, nil
 	}
 	var out []string
 	var nodes []*yaml.Node
 	for i, e := range n.Content {
-		e = resolve(e)
+		e = yamlnode.Resolve(e)
 		p := fmt.Sprintf("%s[%d]", path, i)
-		if e.Kind != yaml.ScalarNode || isNull(e) {
-			d.errorf(e, p, "expected a string, got %s", kindName(e))
+		if e.Kind != yaml.ScalarNode || yamlnode.IsNull(e) {
+			d.errorf(e, p, "expected a string, got %s", yamlnode.KindName(e))
 			continue
 		}
 		out = append(out, e.Value)
@@ -252,24 +233,22 @@ func (d *decoder) strings(n *yaml.Node, path string) ([]string, []*yaml.Node) {
 }
 
 func (d *decoder) stringMap(n *yaml.Node, path string) map[string]string {
-	if isNull(n) {
+	if yamlnode.IsNull(n) {
 		return nil
 	}
 	if n.Kind != yaml.MappingNode {
-		d.errorf(n, path, "expected a mapping of strings, got %s", kindName(n))
+		d.errorf(n, path, "expected a mapping of strings, got %s", yamlnode.KindName(n))
 		return nil
 	}
 	out := map[string]string{}
 	first := map[string]*yaml.Node{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], resolve(n.Content[i+1])
-		if prev, dup := first[k.Value]; dup {
-			d.errorf(k, join(path, k.Value), "duplicate key %q (first defined at line %d:%d)", k.Value, prev.Line, prev.Column)
+		k, v := n.Content[i], yamlnode.Resolve(n.Content[i+1])
+		if d.repeated(first, k, path) {
 			continue
 		}
-		first[k.Value] = k
 		if v.Kind != yaml.ScalarNode {
-			d.errorf(v, join(path, k.Value), "expected a string, got %s", kindName(v))
+			d.errorf(v, join(path, k.Value), "expected a string, got %s", yamlnode.KindName(v))
 			continue
 		}
 		out[k.Value] = v.Value

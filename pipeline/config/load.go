@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/ferry-ci/ferry/internal/yamlnode"
 	"github.com/ferry-ci/ferry/triggers/azure"
 	"gopkg.in/yaml.v3"
 )
@@ -67,7 +68,7 @@ func (l *loader) load(data []byte) *Config {
 		l.errorf(nil, "", "the file is empty (expected at least version, services and triggers)")
 		return cfg
 	}
-	root := resolve(doc.Content[0])
+	root := yamlnode.Resolve(doc.Content[0])
 	var versionNode *yaml.Node
 	seen := l.mapping(root, "", []field{
 		{"version", func(p string, v *yaml.Node) { versionNode = v; cfg.Version = l.integer(v, p) }},
@@ -102,21 +103,19 @@ func (l *loader) load(data []byte) *Config {
 	return cfg
 }
 
-// yamlError turns a yaml.v3 syntax error ("yaml: line 3: ...") into a positioned Error.
+// yamlError turns a yaml.v3 syntax error ("yaml: line 3: ...") into a positioned Error. Config
+// errors never carried the "invalid YAML: " the trigger readers put first, so it is dropped.
 func yamlError(file string, err error) Error {
+	var d *yamlnode.Diagnostic
+	if errors.As(yamlnode.SyntaxError(file, err), &d) {
+		return Error{File: file, Pos: Pos{Line: d.Line, Col: d.Column}, Msg: strings.TrimPrefix(d.Message, "invalid YAML: ")}
+	}
 	msg := err.Error()
 	var te *yaml.TypeError
 	if errors.As(err, &te) {
 		msg = strings.Join(te.Errors, "; ")
 	}
-	msg = strings.TrimPrefix(msg, "yaml: ")
-	e := Error{File: file, Msg: msg}
-	var line int
-	if _, scanErr := fmt.Sscanf(msg, "line %d:", &line); scanErr == nil {
-		e.Pos = Pos{Line: line, Col: 1}
-		e.Msg = strings.TrimSpace(strings.TrimPrefix(msg, fmt.Sprintf("line %d:", line)))
-	}
-	return e
+	return Error{File: file, Msg: strings.TrimPrefix(msg, "yaml: ")}
 }
 
 func (l *loader) branchName(n *yaml.Node, p string) string {
@@ -240,62 +239,56 @@ func (l *loader) services(n *yaml.Node, p string) {
 }
 
 func (l *loader) pathFilter(n *yaml.Node, p string) PathFilter {
-	var f PathFilter
-	var incNodes, excNodes []*yaml.Node
-	l.mapping(n, p, []field{
-		{"include", func(fp string, v *yaml.Node) { f.Include, incNodes = l.strings(v, fp) }},
-		{"exclude", func(fp string, v *yaml.Node) { f.Exclude, excNodes = l.strings(v, fp) }},
-	})
-	check := func(list []string, nodes []*yaml.Node, fp string) []string {
-		var ok []string
-		for i, e := range list {
-			if _, err := azure.CompilePathPattern(e); err != nil {
-				l.errorf(nodes[i], fmt.Sprintf("%s[%d]", fp, i), "%v", err)
-				continue
-			}
-			if c := path.Clean(strings.Trim(e, "/")); c == ".." || strings.HasPrefix(c, "../") {
-				l.errorf(nodes[i], fmt.Sprintf("%s[%d]", fp, i), "path %q is outside the repository", e)
-				continue
-			}
-			ok = append(ok, e)
+	include, exclude := l.includeExclude(n, p, func(e string) error {
+		if _, err := azure.CompilePathPattern(e); err != nil {
+			return err
 		}
-		return ok
-	}
-	f.Include = check(f.Include, incNodes, join(p, "include"))
-	f.Exclude = check(f.Exclude, excNodes, join(p, "exclude"))
-	return f
+		if c := path.Clean(strings.Trim(e, "/")); c == ".." || strings.HasPrefix(c, "../") {
+			return fmt.Errorf("path %q is outside the repository", e)
+		}
+		return nil
+	})
+	return PathFilter{Include: include, Exclude: exclude}
 }
 
 func (l *loader) refFilter(n *yaml.Node, p string, tags bool) RefFilter {
-	var f RefFilter
-	var incNodes, excNodes []*yaml.Node
-	l.mapping(n, p, []field{
-		{"include", func(fp string, v *yaml.Node) { f.Include, incNodes = l.strings(v, fp) }},
-		{"exclude", func(fp string, v *yaml.Node) { f.Exclude, excNodes = l.strings(v, fp) }},
-	})
 	compile := azure.NewBranchFilter
 	if tags {
 		compile = azure.NewTagFilter
 	}
-	check := func(list []string, nodes []*yaml.Node, fp string) []string {
+	include, exclude := l.includeExclude(n, p, func(e string) error {
+		if _, err := compile([]string{e}, nil); err != nil {
+			return errors.New(strings.TrimPrefix(err.Error(), "include[0]: "))
+		}
+		return nil
+	})
+	return RefFilter{Include: include, Exclude: exclude}
+}
+
+// includeExclude decodes an {include, exclude} mapping of string lists and returns the entries
+// check accepts, reporting each one it rejects at the entry's own position.
+func (l *loader) includeExclude(n *yaml.Node, p string, check func(entry string) error) (include, exclude []string) {
+	var incNodes, excNodes []*yaml.Node
+	l.mapping(n, p, []field{
+		{"include", func(fp string, v *yaml.Node) { include, incNodes = l.strings(v, fp) }},
+		{"exclude", func(fp string, v *yaml.Node) { exclude, excNodes = l.strings(v, fp) }},
+	})
+	keep := func(list []string, nodes []*yaml.Node, fp string) []string {
 		var ok []string
 		for i, e := range list {
-			if _, err := compile([]string{e}, nil); err != nil {
-				msg := strings.TrimPrefix(err.Error(), "include[0]: ")
-				l.errorf(nodes[i], fmt.Sprintf("%s[%d]", fp, i), "%s", msg)
+			if err := check(e); err != nil {
+				l.errorf(nodes[i], fmt.Sprintf("%s[%d]", fp, i), "%v", err)
 				continue
 			}
 			ok = append(ok, e)
 		}
 		return ok
 	}
-	f.Include = check(f.Include, incNodes, join(p, "include"))
-	f.Exclude = check(f.Exclude, excNodes, join(p, "exclude"))
-	return f
+	return keep(include, incNodes, join(p, "include")), keep(exclude, excNodes, join(p, "exclude"))
 }
 
 func (l *loader) command(n *yaml.Node, p string) *Command {
-	if isNull(n) {
+	if yamlnode.IsNull(n) {
 		return nil
 	}
 	c := &Command{Pos: posOf(n)}
@@ -313,7 +306,7 @@ func (l *loader) command(n *yaml.Node, p string) *Command {
 			return nil
 		}
 	default:
-		l.errorf(n, p, "expected a command string or a list of arguments, got %s", kindName(n))
+		l.errorf(n, p, "expected a command string or a list of arguments, got %s", yamlnode.KindName(n))
 		return nil
 	}
 	return c
@@ -390,16 +383,16 @@ func (l *loader) triggers(n *yaml.Node, p string) {
 }
 
 func (l *loader) environments(n *yaml.Node, p string) {
-	if isNull(n) {
+	if yamlnode.IsNull(n) {
 		return
 	}
 	if n.Kind != yaml.SequenceNode {
-		l.errorf(n, p, "expected an ordered list of environments, got %s", kindName(n))
+		l.errorf(n, p, "expected an ordered list of environments, got %s", yamlnode.KindName(n))
 		return
 	}
 	first := map[string]*yaml.Node{}
 	for i, item := range n.Content {
-		item = resolve(item)
+		item = yamlnode.Resolve(item)
 		ep := fmt.Sprintf("%s[%d]", p, i)
 		e := &Environment{Pos: posOf(item)}
 		var nameNode *yaml.Node
@@ -512,16 +505,16 @@ func (l *loader) scanPolicy(n *yaml.Node, p string) ScanPolicy {
 }
 
 func (l *loader) scanIgnores(n *yaml.Node, p string) []ScanIgnore {
-	if isNull(n) {
+	if yamlnode.IsNull(n) {
 		return nil
 	}
 	if n.Kind != yaml.SequenceNode {
-		l.errorf(n, p, "expected a list of {id, reason, expires}, got %s", kindName(n))
+		l.errorf(n, p, "expected a list of {id, reason, expires}, got %s", yamlnode.KindName(n))
 		return nil
 	}
 	var out []ScanIgnore
 	for i, item := range n.Content {
-		item = resolve(item)
+		item = yamlnode.Resolve(item)
 		ip := fmt.Sprintf("%s[%d]", p, i)
 		ig := ScanIgnore{Pos: posOf(item)}
 		seen := l.mapping(item, ip, []field{

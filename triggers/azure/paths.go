@@ -170,12 +170,21 @@ type PathFilter struct {
 // NewPathFilter compiles include and exclude entries. Without include entries the whole
 // repository is included, so exclude entries alone carve folders out of it.
 func NewPathFilter(include, exclude []string) (*PathFilter, error) {
-	f := &PathFilter{implicit: len(include) == 0}
+	inc, exc, err := compileLists(include, exclude, CompilePathPattern)
+	if err != nil {
+		return nil, err
+	}
+	return &PathFilter{include: inc, exclude: exc, implicit: len(include) == 0}, nil
+}
+
+// compileLists compiles every include and exclude entry, collecting each failure as
+// "include[2]: ..." rather than stopping at the first; err joins them.
+func compileLists[P any](include, exclude []string, compile func(entry string) (P, error)) (inc, exc []P, err error) {
 	var errs []error
-	compileList := func(list string, entries []string) []*PathPattern {
-		ps := make([]*PathPattern, 0, len(entries))
+	compileList := func(list string, entries []string) []P {
+		ps := make([]P, 0, len(entries))
 		for i, e := range entries {
-			p, err := CompilePathPattern(e)
+			p, err := compile(e)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("%s[%d]: %w", list, i, err))
 				continue
@@ -184,12 +193,9 @@ func NewPathFilter(include, exclude []string) (*PathFilter, error) {
 		}
 		return ps
 	}
-	f.include = compileList("include", include)
-	f.exclude = compileList("exclude", exclude)
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
-	}
-	return f, nil
+	inc = compileList("include", include)
+	exc = compileList("exclude", exclude)
+	return inc, exc, errors.Join(errs...)
 }
 
 // Included decides one changed file: the most specific covering entry wins and an exclude

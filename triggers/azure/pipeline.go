@@ -1,30 +1,17 @@
 package azure
 
 import (
-	"errors"
 	"fmt"
-	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 
+	"github.com/ferry-ci/ferry/internal/yamlnode"
 	"gopkg.in/yaml.v3"
 )
 
-// Diagnostic is a message about one place in a pipeline file.
-type Diagnostic struct {
-	File    string `json:"file"`
-	Line    int    `json:"line"`
-	Column  int    `json:"column"`
-	Message string `json:"message"`
-}
-
-// String renders file:line:col: message, the form editors and CI annotations understand.
-func (d Diagnostic) String() string {
-	return fmt.Sprintf("%s:%d:%d: %s", d.File, d.Line, d.Column, d.Message)
-}
-
-func (d *Diagnostic) Error() string { return d.String() }
+// Diagnostic is a message about one place in a pipeline file; String renders it as
+// file:line:col: message and a *Diagnostic is the error for one problem.
+type Diagnostic = yamlnode.Diagnostic
 
 // Pipeline holds the trigger: and pr: sections of a pipeline file. A nil section was absent,
 // which selects the default behaviour at evaluation time.
@@ -70,45 +57,31 @@ type PRTrigger struct {
 	Paths           *PathFilter
 }
 
-// yamlLine pulls the line number out of yaml.v3's error text so parse errors carry a position
-// like every other error.
-var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
-
 // ParsePipeline reads the trigger: and pr: sections of an azure-pipelines.yml; the rest of the
 // file is not looked at. Every problem found is reported (joined, one file:line:col line
 // each); on error the returned pipeline holds what could be read.
 func ParsePipeline(filename string, data []byte) (*Pipeline, error) {
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
-			if line, convErr := strconv.Atoi(m[1]); convErr == nil {
-				return nil, &Diagnostic{File: filename, Line: line, Column: 1, Message: "invalid YAML: " + m[2]}
-			}
-		}
-		return nil, fmt.Errorf("%s: invalid YAML: %w", filename, err)
+	root, err := yamlnode.Parse(filename, data)
+	if err != nil {
+		return nil, err
 	}
-	p := &parser{file: filename}
+	p := &parser{yamlnode.Reader{File: filename}}
 	pl := &Pipeline{File: filename}
-	root := &doc
-	if root.Kind == yaml.DocumentNode && len(root.Content) > 0 {
-		root = root.Content[0]
-	}
-	root = resolve(root)
 	switch {
-	case root.Kind == 0 || root.Kind == yaml.DocumentNode || isNull(root):
+	case root == nil:
 		// An empty file has no trigger sections: the defaults apply.
 	case root.Kind != yaml.MappingNode:
-		p.errorf(root, "pipeline must be a mapping, got %s", kindName(root))
+		p.Errorf(root, "pipeline must be a mapping, got %s", yamlnode.KindName(root))
 	default:
 		// Only the two trigger keys are looked at, so only their repetition is reported.
 		seen := map[string]*yaml.Node{}
 		for i := 0; i+1 < len(root.Content); i += 2 {
-			k, v := resolve(root.Content[i]), resolve(root.Content[i+1])
+			k, v := yamlnode.Resolve(root.Content[i]), yamlnode.Resolve(root.Content[i+1])
 			if k.Value != "trigger" && k.Value != "pr" {
 				continue
 			}
 			if first, dup := seen[k.Value]; dup {
-				p.errorf(k, "key %q is repeated; first defined at line %d", k.Value, first.Line)
+				p.Errorf(k, "key %q is repeated; first defined at line %d", k.Value, first.Line)
 				continue
 			}
 			seen[k.Value] = k
@@ -119,44 +92,13 @@ func ParsePipeline(filename string, data []byte) (*Pipeline, error) {
 			}
 		}
 	}
-	pl.warnings = p.warns
-	if len(p.errs) > 0 {
-		return pl, errors.Join(p.errs...)
-	}
-	return pl, nil
+	pl.warnings = p.Warnings
+	return pl, p.Err()
 }
 
+// parser reads the trigger sections, collecting every problem.
 type parser struct {
-	file  string
-	errs  []error
-	warns []Diagnostic
-}
-
-func (p *parser) errorf(n *yaml.Node, format string, args ...any) {
-	p.errs = append(p.errs, &Diagnostic{File: p.file, Line: n.Line, Column: n.Column, Message: fmt.Sprintf(format, args...)})
-}
-
-func (p *parser) warnf(n *yaml.Node, format string, args ...any) {
-	p.warns = append(p.warns, Diagnostic{File: p.file, Line: n.Line, Column: n.Column, Message: fmt.Sprintf(format, args...)})
-}
-
-// pairs yields the key/value pairs of a mapping once each, reporting a repeated key (which
-// YAML forbids) at the repetition with the line of the first one.
-func (p *parser) pairs(m *yaml.Node, field string) func(yield func(k, v *yaml.Node) bool) {
-	return func(yield func(k, v *yaml.Node) bool) {
-		seen := map[string]*yaml.Node{}
-		for i := 0; i+1 < len(m.Content); i += 2 {
-			k, v := resolve(m.Content[i]), resolve(m.Content[i+1])
-			if first, dup := seen[k.Value]; dup {
-				p.errorf(k, "%s: key %q is repeated; first defined at line %d", field, k.Value, first.Line)
-				continue
-			}
-			seen[k.Value] = k
-			if !yield(k, v) {
-				return
-			}
-		}
-	}
+	yamlnode.Reader
 }
 
 // known reports whether key k is one of allowed, reporting it otherwise.
@@ -164,26 +106,34 @@ func (p *parser) known(k *yaml.Node, field string, allowed []string) bool {
 	if slices.Contains(allowed, k.Value) {
 		return true
 	}
-	p.errorf(k, "%s: unknown key %q; expected one of %s", field, k.Value, quoteList(allowed))
+	p.Errorf(k, "%s: unknown key %q; expected one of %s", field, k.Value, yamlnode.QuoteList(allowed))
 	return false
+}
+
+// shortForm reads the forms trigger: and pr: share besides a mapping: none, and a list of
+// branches to include. mapping is true when n is a mapping, left for the caller to read.
+func (p *parser) shortForm(field string, n *yaml.Node) (none bool, branches *RefFilter, mapping bool) {
+	switch {
+	case isNone(n):
+		return true, nil, false
+	case n.Kind == yaml.SequenceNode:
+		return false, p.refFilter("branch", field, n, "", nil), false
+	case n.Kind != yaml.MappingNode:
+		p.Errorf(n, "%s: expected none, a list of branches or a mapping, got %s", field, yamlnode.KindName(n))
+		return false, nil, false
+	}
+	return false, nil, true
 }
 
 func (p *parser) parseTrigger(n *yaml.Node) *Trigger {
 	const field = "trigger"
 	t := &Trigger{}
-	switch {
-	case isNone(n):
-		t.None = true
-		return t
-	case n.Kind == yaml.SequenceNode:
-		t.Branches = p.refFilter("branch", field, n, "", nil)
-		return t
-	case n.Kind != yaml.MappingNode:
-		p.errorf(n, "%s: expected none, a list of branches or a mapping, got %s", field, kindName(n))
+	var mapping bool
+	if t.None, t.Branches, mapping = p.shortForm(field, n); !mapping {
 		return t
 	}
 	var branches, tags, paths *yaml.Node
-	for k, v := range p.pairs(n, field) {
+	for k, v := range p.Pairs(n, field) {
 		if !p.known(k, field, []string{"batch", "branches", "paths", "tags"}) {
 			continue
 		}
@@ -206,7 +156,7 @@ func (p *parser) parseTrigger(n *yaml.Node) *Trigger {
 		t.Branches, _ = NewBranchFilter([]string{"*"}, nil)
 		t.BranchesImplied = true
 		if paths != nil {
-			p.warnf(paths, "trigger.paths without trigger.branches: Ferry includes every branch, but older Azure DevOps Server versions never trigger such a pipeline; list the branches explicitly")
+			p.Warnf(paths, "trigger.paths without trigger.branches: Ferry includes every branch, but older Azure DevOps Server versions never trigger such a pipeline; list the branches explicitly")
 		}
 	}
 	return t
@@ -215,19 +165,12 @@ func (p *parser) parseTrigger(n *yaml.Node) *Trigger {
 func (p *parser) parsePR(n *yaml.Node) *PRTrigger {
 	const field = "pr"
 	t := &PRTrigger{AutoCancel: true, Drafts: true}
-	switch {
-	case isNone(n):
-		t.None = true
-		return t
-	case n.Kind == yaml.SequenceNode:
-		t.Branches = p.refFilter("branch", field, n, "", nil)
-		return t
-	case n.Kind != yaml.MappingNode:
-		p.errorf(n, "%s: expected none, a list of branches or a mapping, got %s", field, kindName(n))
+	var mapping bool
+	if t.None, t.Branches, mapping = p.shortForm(field, n); !mapping {
 		return t
 	}
 	var branches *yaml.Node
-	for k, v := range p.pairs(n, field) {
+	for k, v := range p.Pairs(n, field) {
 		if !p.known(k, field, []string{"autoCancel", "branches", "drafts", "paths"}) {
 			continue
 		}
@@ -251,7 +194,7 @@ func (p *parser) parsePR(n *yaml.Node) *PRTrigger {
 }
 
 func isNone(n *yaml.Node) bool {
-	return n.Kind == yaml.ScalarNode && !isNull(n) && n.Value == "none"
+	return n.Kind == yaml.ScalarNode && !yamlnode.IsNull(n) && n.Value == "none"
 }
 
 func (p *parser) boolean(field string, n *yaml.Node) bool {
@@ -263,46 +206,8 @@ func (p *parser) boolean(field string, n *yaml.Node) bool {
 			return false
 		}
 	}
-	p.errorf(n, "%s: expected true or false, got %s", field, kindName(n))
+	p.Errorf(n, "%s: expected true or false, got %s", field, yamlnode.KindName(n))
 	return false
-}
-
-type listItem struct {
-	value string
-	node  *yaml.Node
-	field string
-}
-
-// list reads a string or a sequence of strings; a single string is a list of one. ok is
-// false when an error was reported.
-func (p *parser) list(field string, n *yaml.Node) (items []listItem, ok bool) {
-	switch {
-	case isNull(n):
-		p.errorf(n, "%s: expected a list, got nothing", field)
-		return nil, false
-	case n.Kind == yaml.ScalarNode:
-		return []listItem{{n.Value, n, field}}, true
-	case n.Kind == yaml.SequenceNode:
-		ok = true
-		items = make([]listItem, 0, len(n.Content))
-		for i, it := range n.Content {
-			it = resolve(it)
-			f := fmt.Sprintf("%s[%d]", field, i)
-			switch {
-			case isNull(it):
-				// Reported by the pattern compiler as an empty pattern.
-				items = append(items, listItem{"", it, f})
-			case it.Kind != yaml.ScalarNode:
-				p.errorf(it, "%s: expected a string, got %s", f, kindName(it))
-				ok = false
-			default:
-				items = append(items, listItem{it.Value, it, f})
-			}
-		}
-		return items, ok
-	}
-	p.errorf(n, "%s: expected a list, got %s", field, kindName(n))
-	return nil, false
 }
 
 // refFilter builds a branch or tag filter from include and exclude list nodes (either may be
@@ -313,22 +218,22 @@ func (p *parser) refFilter(what, incField string, incNode *yaml.Node, excField s
 		if n == nil {
 			return nil
 		}
-		items, good := p.list(field, n)
+		items, good := p.List(field, n)
 		ok = ok && good
 		out := make([]string, 0, len(items))
 		for _, it := range items {
-			if _, err := compileRef(it.value, it.value); err != nil {
-				p.errorf(it.node, "%s: %s pattern %q: %v", it.field, what, it.value, err)
+			if _, err := compileRef(it.Value, it.Value); err != nil {
+				p.Errorf(it.Node, "%s: %s pattern %q: %v", it.Field, what, it.Value, err)
 				ok = false
 				continue
 			}
-			if strings.HasPrefix(it.value, "!") {
-				p.warnf(it.node, "%s: %q: Azure has no '!' negation, so this only matches a name starting with '!'; list it under exclude instead", it.field, it.value)
+			if strings.HasPrefix(it.Value, "!") {
+				p.Warnf(it.Node, "%s: %q: Azure has no '!' negation, so this only matches a name starting with '!'; list it under exclude instead", it.Field, it.Value)
 			}
-			out = append(out, it.value)
+			out = append(out, it.Value)
 		}
 		if good && len(items) == 0 {
-			p.warnf(n, "%s: empty list", field)
+			p.Warnf(n, "%s: empty list", field)
 		}
 		return out
 	}
@@ -344,7 +249,7 @@ func (p *parser) refFilter(what, incField string, incNode *yaml.Node, excField s
 	f, err := build(inc, exc)
 	if err != nil {
 		// Every entry was checked above; this is a bug, reported rather than hidden.
-		p.errs = append(p.errs, fmt.Errorf("%s: %s: %w", p.file, incField, err))
+		p.Errs = append(p.Errs, fmt.Errorf("%s: %s: %w", p.File, incField, err))
 		return nil
 	}
 	if incNode != nil && len(inc) == 0 {
@@ -365,11 +270,11 @@ func (p *parser) includeExclude(what, field string, n *yaml.Node) *RefFilter {
 // includeExcludeNodes reads the {include, exclude} mapping shared by branches, tags and paths.
 func (p *parser) includeExcludeNodes(field string, n *yaml.Node) (inc, exc *yaml.Node, ok bool) {
 	if n.Kind != yaml.MappingNode {
-		p.errorf(n, "%s: expected a mapping with include and/or exclude lists, got %s", field, kindName(n))
+		p.Errorf(n, "%s: expected a mapping with include and/or exclude lists, got %s", field, yamlnode.KindName(n))
 		return nil, nil, false
 	}
 	ok = true
-	for k, v := range p.pairs(n, field) {
+	for k, v := range p.Pairs(n, field) {
 		if !p.known(k, field, []string{"include", "exclude"}) {
 			ok = false
 			continue
@@ -392,23 +297,23 @@ func (p *parser) pathFilter(field string, n *yaml.Node) *PathFilter {
 		if n == nil {
 			return nil
 		}
-		items, good := p.list(field, n)
+		items, good := p.List(field, n)
 		ok = ok && good
 		out := make([]string, 0, len(items))
 		for _, it := range items {
-			pat, err := CompilePathPattern(it.value)
+			pat, err := CompilePathPattern(it.Value)
 			if err != nil {
-				p.errorf(it.node, "%s: %v", it.field, err)
+				p.Errorf(it.Node, "%s: %v", it.Field, err)
 				ok = false
 				continue
 			}
 			if pat.re != nil {
-				p.warnf(it.node, "%s: %q: wildcards in path filters need Azure DevOps Server 2022 or later (or Services); Ferry reads '*' and '?' within one folder name and '**' across folders", it.field, it.value)
+				p.Warnf(it.Node, "%s: %q: wildcards in path filters need Azure DevOps Server 2022 or later (or Services); Ferry reads '*' and '?' within one folder name and '**' across folders", it.Field, it.Value)
 			}
-			out = append(out, it.value)
+			out = append(out, it.Value)
 		}
 		if good && len(items) == 0 {
-			p.warnf(n, "%s: empty list", field)
+			p.Warnf(n, "%s: empty list", field)
 		}
 		return out
 	}
@@ -419,7 +324,7 @@ func (p *parser) pathFilter(field string, n *yaml.Node) *PathFilter {
 	}
 	f, err := NewPathFilter(inc, exc)
 	if err != nil {
-		p.errs = append(p.errs, fmt.Errorf("%s: %s: %w", p.file, field, err))
+		p.Errs = append(p.Errs, fmt.Errorf("%s: %s: %w", p.File, field, err))
 		return nil
 	}
 	if incNode != nil && len(inc) == 0 {
@@ -427,41 +332,4 @@ func (p *parser) pathFilter(field string, n *yaml.Node) *PathFilter {
 		f.implicit = false
 	}
 	return f
-}
-
-// resolve follows YAML aliases so *anchors behave as if written out.
-func resolve(n *yaml.Node) *yaml.Node {
-	for i := 0; n != nil && n.Kind == yaml.AliasNode && n.Alias != nil && i < 16; i++ {
-		n = n.Alias
-	}
-	return n
-}
-
-func isNull(n *yaml.Node) bool {
-	return n == nil || (n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null")
-}
-
-func kindName(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a sequence"
-	case yaml.ScalarNode:
-		if isNull(n) {
-			return "nothing"
-		}
-		return strconv.Quote(n.Value)
-	case yaml.AliasNode:
-		return "an alias"
-	}
-	return "nothing"
-}
-
-func quoteList(ss []string) string {
-	q := make([]string, len(ss))
-	for i, s := range ss {
-		q[i] = strconv.Quote(s)
-	}
-	return strings.Join(q, ", ")
 }

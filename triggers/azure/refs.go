@@ -57,25 +57,17 @@ func NewTagFilter(include, exclude []string) (*RefFilter, error) {
 }
 
 func newRefFilter(what string, include, exclude []string, norm func(string) string) (*RefFilter, error) {
-	f := &RefFilter{what: what}
-	var errs []error
-	compileList := func(list string, entries []string) []*refPattern {
-		ps := make([]*refPattern, 0, len(entries))
-		for i, e := range entries {
-			p, err := compileRef(e, norm(e))
-			if err != nil {
-				errs = append(errs, fmt.Errorf("%s[%d]: %s pattern %q: %w", list, i, what, e, err))
-				continue
-			}
-			ps = append(ps, p)
+	inc, exc, err := compileLists(include, exclude, func(e string) (*refPattern, error) {
+		p, err := compileRef(e, norm(e))
+		if err != nil {
+			return nil, fmt.Errorf("%s pattern %q: %w", what, e, err)
 		}
-		return ps
+		return p, nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	f.include = compileList("include", include)
-	f.exclude = compileList("exclude", exclude)
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
-	}
+	f := &RefFilter{what: what, include: inc, exclude: exc}
 	if len(include) == 0 {
 		f.implicit = true
 		star, _ := compileRef("*", norm("*"))
