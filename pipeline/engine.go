@@ -206,9 +206,6 @@ func (e *Engine) execute(ctx context.Context, run *Run, resume bool) (err error)
 			return err
 		}
 	}
-	if run.CancelRequested {
-		cancel(context.Canceled)
-	}
 	jobs := run.Options.Jobs
 	if jobs <= 0 {
 		jobs = 1

@@ -40,7 +40,7 @@ type Run struct {
 	Options      RunOptions    `json:"options"`
 	Services     []*ServiceRun `json:"services"`
 	Approvals    []Approval    `json:"approvals,omitempty"`
-	// CancelRequested is set by ferry cancel; the engine stops at the next boundary.
+	// CancelRequested records that ferry cancel stopped the run; resume may still continue it.
 	CancelRequested bool `json:"cancelRequested,omitempty"`
 	// Owner is the process executing the run, when one is.
 	Owner *Owner `json:"owner,omitempty"`

@@ -275,7 +275,7 @@ store (.ferry/ by default) so that ferry resume continues a failed, cancelled or
 	fs.IntVarP(&opts.Jobs, "jobs", "j", runtime.NumCPU(), "services run in parallel")
 	fs.BoolVar(&opts.FailFast, "fail-fast", false, "cancel the other services when one fails")
 	fs.BoolVar(&opts.NoCache, "no-cache", false, "run stages even when an earlier run had the same inputs")
-	fs.BoolVar(&opts.Force, "force", false, "let push move an existing release tag to a new digest")
+	fs.BoolVar(&opts.Force, "force", false, "let push and promote move an existing release tag to another digest")
 	fs.StringVar(&state, "state", "", "run store: local, an absolute folder, or oci://host/repository (default: the config's state)")
 	return cmd
 }
