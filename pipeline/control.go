@@ -64,37 +64,44 @@ func Approve(ctx context.Context, store Store, cfg *config.Config, runID, env, b
 	return run, run.Apply(rec)
 }
 
-// Cancel stops a run. A run executing in a live process on this machine is signalled (signal
-// is called with the owner's pid) and journals its own cancellation; a stopped run has its
-// unfinished stages marked cancelled here.
-func Cancel(ctx context.Context, store Store, runID, host string, alive func(pid int) bool, signal func(pid int) error, now time.Time) (*Run, error) {
+// Cancel stops a run. The process executing a run holds the run's lock: when the lock is
+// held, its holder (a process on this machine) is sent signal and journals its own
+// cancellation; Cancel returns its pid. When the lock is free nobody executes the run, whatever
+// an old owner record says, and the unfinished stages are marked cancelled here.
+func Cancel(ctx context.Context, store Store, runID, host string, signal func(pid int) error, now time.Time) (*Run, int, error) {
 	run, err := store.Load(ctx, runID)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	if o := run.Owner; o != nil && o.Host == host && alive(o.PID) {
-		if err := signal(o.PID); err != nil {
-			return run, fmt.Errorf("signal run %s (pid %d): %w", runID, o.PID, err)
+	if o := run.Owner; o != nil && o.Host != host {
+		return run, 0, fmt.Errorf("run %s is executing on %s (pid %d): cancel it there", runID, o.Host, o.PID)
+	}
+	lctx, stop := context.WithCancel(ctx)
+	defer stop()
+	heldBy := ""
+	unlock, err := store.Lock(lctx, "run-"+runID, "ferry cancel", func(h string) { heldBy = h; stop() })
+	if heldBy != "" {
+		pid, holderHost, ok := parseHolder(heldBy)
+		if !ok || holderHost != host {
+			return run, 0, fmt.Errorf("run %s is being executed by %s: cancel it there", runID, heldBy)
 		}
-		return run, nil
-	} else if o != nil && o.Host != host {
-		return run, fmt.Errorf("run %s is executing on %s (pid %d): cancel it there", runID, o.Host, o.PID)
+		if err := signal(pid); err != nil {
+			return run, 0, fmt.Errorf("signal run %s (pid %d): %w", runID, pid, err)
+		}
+		return run, pid, nil
 	}
-	lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	unlock, err := store.Lock(lctx, "run-"+runID, "ferry cancel", nil)
 	if err != nil {
-		return run, err
+		return run, 0, err
 	}
 	defer unlock()
 	if run, err = store.Load(ctx, runID); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	recs := []Record{{Time: now.UTC(), Cancel: true}}
 	for _, svc := range run.Services {
 		for _, s := range svc.Stages {
-			if s.Status.Done() || s.Status == Cancelled {
-				continue
+			if s.Status.Done() || s.Status == Cancelled || s.Status == Failed {
+				continue // a failure stays a failure
 			}
 			next := *s
 			next.Status, next.Reason = Cancelled, "cancelled with ferry cancel"
@@ -105,12 +112,24 @@ func Cancel(ctx context.Context, store Store, runID, host string, alive func(pid
 		}
 	}
 	if err := store.Append(ctx, runID, recs...); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	for _, r := range recs {
 		if err := run.Apply(r); err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 	}
-	return run, nil
+	return run, 0, nil
+}
+
+// holderFormat describes the process executing a run in its lock, so that ferry cancel can
+// find it from the lock itself rather than from a journal record that may be stale.
+const holderFormat = "run %s, pid %d on %s"
+
+func parseHolder(s string) (pid int, host string, ok bool) {
+	var run string
+	if _, err := fmt.Sscanf(strings.ReplaceAll(s, ",", " ,"), "run %s , pid %d on %s", &run, &pid, &host); err != nil {
+		return 0, "", false
+	}
+	return pid, host, true
 }

@@ -174,7 +174,7 @@ func (e *Engine) lockRun(ctx context.Context, runID string) (func() error, error
 }
 
 func (e *Engine) holder(runID string) string {
-	return fmt.Sprintf("run %s, pid %d on %s", runID, e.PID, e.Host)
+	return fmt.Sprintf(holderFormat, runID, e.PID, e.Host)
 }
 
 func (e *Engine) execute(ctx context.Context, run *Run, resume bool) (err error) {
@@ -419,9 +419,11 @@ func (e *Engine) runStage(ctx context.Context, st *state, svc *ServiceRun, s *St
 	run := st.run
 	impl := e.Stages[s.ID.Kind()]
 	journalCtx := context.WithoutCancel(ctx)
-	logRel := filepath.ToSlash(filepath.Join("logs", svc.Name, stageFileName(s.ID)+".log"))
-	logPath := filepath.Join(e.Store.Dir(run.ID), filepath.FromSlash(logRel))
-	base := Event{Run: run.ID, Service: svc.Name, Stage: s.ID, ServiceDir: e.serviceDir(svc), LogFile: logPath}
+	base := Event{Run: run.ID, Service: svc.Name, Stage: s.ID, ServiceDir: e.serviceDir(svc)}
+	// Skips and cache hits create no files: what they say before a log exists is kept here
+	// and becomes the start of the log when the stage really runs.
+	var early bytes.Buffer
+	logRel := ""
 
 	flushLog := func() {}
 	finish := func(status Status, reason string, change func(*StageState)) Status {
@@ -451,6 +453,24 @@ func (e *Engine) runStage(ctx context.Context, st *state, svc *ServiceRun, s *St
 		return status
 	}
 
+	job := e.newJob(run, svc, s, &early)
+	if sk, ok := impl.(Skipper); ok {
+		if reason, skip := sk.Skip(job); skip {
+			return finish(Skipped, reason, nil)
+		}
+	}
+	digest, cacheable := e.inputsDigest(ctx, job, impl, &early)
+	if cacheable && digest != "" && !run.Options.NoCache {
+		if entry, ok := e.cacheHit(ctx, job, impl, digest); ok {
+			return finish(Skipped, fmt.Sprintf("same inputs as run %s", entry.Run), func(n *StageState) {
+				n.InputsDigest, n.CachedFrom, n.Outputs = digest, entry.Run, entry.Outputs
+			})
+		}
+	}
+
+	logRel = filepath.ToSlash(filepath.Join("logs", svc.Name, stageFileName(s.ID)+".log"))
+	logPath := filepath.Join(e.Store.Dir(run.ID), filepath.FromSlash(logRel))
+	base.LogFile = logPath
 	if err := os.MkdirAll(filepath.Dir(logPath), 0o755); err != nil {
 		return finish(Failed, fmt.Sprintf("create log: %v", err), nil)
 	}
@@ -476,26 +496,9 @@ func (e *Engine) runStage(ctx context.Context, st *state, svc *ServiceRun, s *St
 		flushLog()
 		logFile.Close()
 	}()
-
-	job := e.newJob(run, svc, s, sink)
-	if err := os.MkdirAll(job.Dir, 0o755); err != nil {
-		return finish(Failed, fmt.Sprintf("create work folder: %v", err), nil)
-	}
-
-	if sk, ok := impl.(Skipper); ok {
-		if reason, skip := sk.Skip(job); skip {
-			return finish(Skipped, reason, nil)
-		}
-	}
-
-	digest, cacheable := e.inputsDigest(ctx, job, impl, sink)
-	if cacheable && digest != "" && !run.Options.NoCache {
-		if entry, ok := e.cacheHit(ctx, job, impl, digest); ok {
-			fmt.Fprintf(sink, "same inputs as run %s (%s): reusing its result\n", entry.Run, shortDigest(digest))
-			return finish(Skipped, fmt.Sprintf("same inputs as run %s", entry.Run), func(n *StageState) {
-				n.InputsDigest, n.CachedFrom, n.Outputs = digest, entry.Run, entry.Outputs
-			})
-		}
+	job.Log = sink
+	if _, err := sink.Write(early.Bytes()); err != nil {
+		return finish(Failed, fmt.Sprintf("write log: %v", err), nil)
 	}
 
 	unlock, err := e.lockEnvironment(ctx, job, base)

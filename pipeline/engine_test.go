@@ -621,3 +621,48 @@ func TestMissingStageImplementationFailsBeforeStarting(t *testing.T) {
 		t.Errorf("build ran %d times", n)
 	}
 }
+
+func TestCancelSignalsOnlyTheLockHolder(t *testing.T) {
+	h := newHarness(t, testConfig, nil)
+	started, release := make(chan struct{}), make(chan struct{})
+	h.stages["build"].run = func(ctx context.Context, job *pipeline.Job) error {
+		close(started)
+		<-release
+		return nil
+	}
+	h.stages["test"].run = func(ctx context.Context, job *pipeline.Job) error {
+		return &pipeline.WaitError{Reason: "stopped here"}
+	}
+	done := make(chan *pipeline.Run)
+	go func() {
+		run, err := h.engine.Start(t.Context(), h.plan(t, "refs/heads/feature/x", "src/a/x"), pipeline.RunOptions{Jobs: 1})
+		if err != nil {
+			t.Error(err)
+		}
+		done <- run
+	}()
+	<-started
+	runs, _ := h.store.List(t.Context())
+	var signalled []int
+	signal := func(pid int) error { signalled = append(signalled, pid); return nil }
+	_, pid, err := pipeline.Cancel(t.Context(), h.store, runs[0].ID, "test", signal, time.Now())
+	if err != nil || pid != os.Getpid() || len(signalled) != 1 {
+		t.Errorf("cancel of an executing run: pid %d, signalled %v, err %v", pid, signalled, err)
+	}
+	close(release)
+	run := <-done
+
+	// Stopped now, with a stale owner record if it had crashed: nobody holds the lock, so
+	// nobody is signalled and the journal records the cancellation.
+	signalled = nil
+	if err := h.store.Append(t.Context(), run.ID, pipeline.Record{Owner: &pipeline.Owner{Host: "test", PID: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	got, pid, err := pipeline.Cancel(t.Context(), h.store, run.ID, "test", signal, time.Now())
+	if err != nil || pid != 0 || len(signalled) != 0 {
+		t.Fatalf("cancel of a stopped run: pid %d, signalled %v, err %v", pid, signalled, err)
+	}
+	if !got.CancelRequested || got.Service("a").Stage("test").Status != pipeline.Cancelled {
+		t.Errorf("journal = %v", statuses(got))
+	}
+}

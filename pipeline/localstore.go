@@ -109,6 +109,9 @@ func (s *LocalStore) Append(ctx context.Context, runID string, recs ...Record) e
 	if err := j.append(buf.Bytes()); err != nil {
 		return fmt.Errorf("append to journal of run %s: %w", runID, err)
 	}
+	if recs[len(recs)-1].Released {
+		s.forget(runID, j) // the run stopped executing: no more appends from this process
+	}
 	if s.AfterAppend != nil {
 		s.mu.Lock()
 		s.appends++
@@ -144,6 +147,18 @@ func (s *LocalStore) journal(runID string) (*journal, error) {
 	j.cond = sync.NewCond(&j.mu)
 	s.journals[runID] = j
 	return j, nil
+}
+
+// forget closes a run's journal file.
+func (s *LocalStore) forget(runID string, j *journal) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.journals[runID] == j {
+		delete(s.journals, runID)
+		j.mu.Lock()
+		j.f.Close()
+		j.mu.Unlock()
+	}
 }
 
 // cutTornTail truncates a journal after its last complete line (a crash during a write can
@@ -379,40 +394,79 @@ func (s *LocalStore) Lock(ctx context.Context, name, holder string, onWait func(
 	}
 }
 
-// newTicket writes the next ticket of a queue and returns it locked. Numbers are handed out
-// under the queue's own flock, so a ticket is on disk before any later one exists; a ticket is
-// locked before it is renamed into place, so no one can mistake it for a dead one.
+// newTicket adds the next ticket to a queue and returns it locked. Tickets are numbered and
+// created under the queue's own flock, and locked before that flock is released, so a ticket
+// is never seen unlocked while its owner lives, and no later ticket can get a smaller number.
 func newTicket(dir, holder string) (string, *flock.Flock, error) {
 	q := flock.New(filepath.Join(dir, ".queue"))
 	if err := q.Lock(); err != nil {
 		return "", nil, err
 	}
 	defer q.Close()
-	counter := filepath.Join(dir, ".counter")
-	var n uint64
-	if data, err := os.ReadFile(counter); err == nil {
-		fmt.Sscanf(string(data), "%d", &n)
-	}
-	n++
-	if err := renameio.WriteFile(counter, []byte(fmt.Sprint(n)), 0o644); err != nil {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
 		return "", nil, err
 	}
-	ticket := fmt.Sprintf("%020d", n)
-	tmp := filepath.Join(dir, ".new-"+ticket)
-	if err := os.WriteFile(tmp, []byte(holder), 0o644); err != nil {
+	var last uint64
+	for _, e := range entries {
+		var n uint64
+		if _, err := fmt.Sscanf(e.Name(), "%d", &n); err == nil && n > last {
+			last = n
+		}
+	}
+	ticket := fmt.Sprintf("%020d", last+1)
+	path := filepath.Join(dir, ticket)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	if err != nil {
 		return "", nil, err
 	}
-	lock := flock.New(tmp)
+	_, werr := f.WriteString(holder)
+	if err := errors.Join(werr, f.Close()); err != nil {
+		os.Remove(path)
+		return "", nil, err
+	}
+	lock := flock.New(path)
 	if ok, err := lock.TryLock(); err != nil || !ok {
-		os.Remove(tmp)
-		return "", nil, fmt.Errorf("cannot lock ticket %s: %v", tmp, err)
-	}
-	if err := os.Rename(tmp, filepath.Join(dir, ticket)); err != nil {
-		lock.Close()
-		os.Remove(tmp)
-		return "", nil, err
+		os.Remove(path)
+		return "", nil, fmt.Errorf("cannot lock ticket %s: %v", path, err)
 	}
 	return ticket, lock, nil
+}
+
+// ticketAlive reports whether a ticket's owner still holds it; the ticket of a dead owner is
+// removed. The removal happens under the queue's flock, when no ticket can be between its
+// creation and its locking.
+func ticketAlive(dir, name string) (bool, error) {
+	other := flock.New(filepath.Join(dir, name), flock.SetFlag(os.O_RDONLY))
+	defer other.Close()
+	held := func() (bool, error) {
+		ok, err := other.TryLock()
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+			return false, nil // released meanwhile
+		case err != nil:
+			return false, err
+		case ok:
+			return false, other.Unlock()
+		}
+		return true, nil
+	}
+	if alive, err := held(); alive || err != nil {
+		return alive, err
+	}
+	// Unlocked: its owner is dead, or is creating it right now under the queue's flock.
+	q := flock.New(filepath.Join(dir, ".queue"))
+	if err := q.Lock(); err != nil {
+		return false, err
+	}
+	defer q.Close()
+	if alive, err := held(); alive || err != nil {
+		return alive, err
+	}
+	if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return false, err
+	}
+	return false, nil
 }
 
 // liveTicketAhead returns the oldest ticket before mine whose owner is alive, removing the
@@ -434,20 +488,13 @@ func liveTicketAhead(dir, mine string) (string, error) {
 		if n >= mine {
 			return "", nil
 		}
-		other := flock.New(filepath.Join(dir, n), flock.SetFlag(os.O_RDONLY))
-		ok, err := other.TryLock()
+		alive, err := ticketAlive(dir, n)
 		if err != nil {
-			if errors.Is(err, os.ErrNotExist) {
-				continue // released meanwhile
-			}
 			return "", err
 		}
-		if !ok {
+		if alive {
 			return n, nil
 		}
-		// Its owner is gone: clean up while holding its lock.
-		os.Remove(filepath.Join(dir, n))
-		other.Close()
 	}
 	return "", nil
 }

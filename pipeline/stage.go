@@ -87,7 +87,8 @@ type Job struct {
 	Outputs *Outputs
 	// Log receives the stage's output (masked, kept with the run).
 	Log io.Writer
-	// Dir is a folder for the stage's files (image layouts, reports), kept with the run.
+	// Dir is a folder for the stage's files (image layouts, reports), kept with the run. It
+	// does not exist until the stage creates it (most stages need none).
 	Dir string
 	// RepoRoot is the repository root; ServiceDir is the service's folder in it.
 	RepoRoot   string

@@ -217,14 +217,13 @@ func (a *app) cancelCommand() *cobra.Command {
 				return err
 			}
 			host, _ := os.Hostname()
-			alive := func(pid int) bool { return syscall.Kill(pid, 0) == nil }
 			signal := func(pid int) error { return syscall.Kill(pid, syscall.SIGTERM) }
-			run, err := pipeline.Cancel(cmd.Context(), store, args[0], host, alive, signal, time.Now())
+			run, pid, err := pipeline.Cancel(cmd.Context(), store, args[0], host, signal, time.Now())
 			if err != nil {
 				return notFound(err)
 			}
-			if run.Owner != nil {
-				fmt.Fprintf(a.Out, "sent SIGTERM to pid %d, which is executing run %s\n", run.Owner.PID, run.ID)
+			if pid != 0 {
+				fmt.Fprintf(a.Out, "sent SIGTERM to pid %d, which is executing run %s\n", pid, run.ID)
 				return nil
 			}
 			return report.WriteRunStatus(a.Out, run, f.output)

@@ -178,9 +178,8 @@ func TestEngineAcrossMachines(t *testing.T) {
 		if second.Status() != pipeline.Waiting {
 			t.Fatalf("second run is %s", second.Status())
 		}
-		alive := func(int) bool { return false }
 		signal := func(pid int) error { return fmt.Errorf("signalled pid %d of a stopped run", pid) }
-		run, err := pipeline.Cancel(ctx, b.store, second.ID, "machine-b", alive, signal, time.Now())
+		run, _, err := pipeline.Cancel(ctx, b.store, second.ID, "machine-b", signal, time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}
