@@ -62,6 +62,10 @@ type Engine struct {
 	// Takeover lets Resume continue a run whose journal says another machine executes it
 	// (that machine's job was killed before it could say it stopped).
 	Takeover bool
+	// Finally, when set, runs each time a run stops, whatever its outcome, with the run's
+	// final state; its log is logs/finally.log. Its failure is reported, not journaled as a
+	// stage: the run's outcome is its stages'.
+	Finally func(ctx context.Context, run *Run, log io.Writer) error
 }
 
 func (e *Engine) now() time.Time {
@@ -230,11 +234,43 @@ func (e *Engine) execute(ctx context.Context, run *Run, resume bool) (err error)
 	// The owner record is cleared with a context that survives cancellation: a cancelled run
 	// must still be journaled as stopped.
 	stopCtx := context.WithoutCancel(ctx)
+	message := summary(run)
+	if err := e.runFinally(stopCtx, run); err != nil {
+		message += "; finally: " + err.Error()
+	}
 	appendErr := e.append(stopCtx, st, Record{Released: true})
 	syncErr := e.Store.Sync(stopCtx, run.ID)
 	e.report(Event{Time: e.now(), Kind: RunFinished, Run: run.ID, Status: run.Status(), State: run,
-		Message: summary(run)})
+		Message: message})
 	return errors.Join(appendErr, syncErr)
+}
+
+// runFinally runs the Finally hook with a bounded time, its output masked into a log.
+func (e *Engine) runFinally(ctx context.Context, run *Run) error {
+	if e.Finally == nil {
+		return nil
+	}
+	path := filepath.Join(e.Store.Dir(run.ID), "logs", "finally.log")
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	var log io.Writer = f
+	closeMasker := func() error { return nil }
+	if e.Masker != nil {
+		m := e.Masker.Writer(f)
+		log, closeMasker = m, m.Close
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	runErr := e.Finally(ctx, run, log)
+	if err := errors.Join(closeMasker(), f.Close()); err != nil && runErr == nil {
+		runErr = err
+	}
+	return runErr
 }
 
 func summary(run *Run) string {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -664,5 +665,39 @@ func TestCancelSignalsOnlyTheLockHolder(t *testing.T) {
 	}
 	if !got.CancelRequested || got.Service("a").Stage("test").Status != pipeline.Cancelled {
 		t.Errorf("journal = %v", statuses(got))
+	}
+}
+
+func TestFinallyRunsWhateverTheOutcome(t *testing.T) {
+	h := newHarness(t, testConfig, nil)
+	h.stages["build"].run = func(ctx context.Context, job *pipeline.Job) error { return errors.New("broken") }
+	var saw []pipeline.Status
+	h.engine.Finally = func(ctx context.Context, run *pipeline.Run, log io.Writer) error {
+		saw = append(saw, run.Status())
+		fmt.Fprintln(log, "notified")
+		return errors.New("webhook down")
+	}
+	run, err := h.engine.Start(t.Context(), h.plan(t, "refs/heads/feature/x", "src/a/x"), pipeline.RunOptions{Jobs: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cmp.Equal(saw, []pipeline.Status{pipeline.Failed}) {
+		t.Errorf("finally saw %v, want [failed]", saw)
+	}
+	if run.Status() != pipeline.Failed {
+		t.Errorf("a failing finally changed the run to %s", run.Status())
+	}
+	log, err := os.ReadFile(filepath.Join(h.store.Dir(run.ID), "logs", "finally.log"))
+	if err != nil || string(log) != "notified\n" {
+		t.Errorf("finally.log = %q, %v", log, err)
+	}
+	var msg string
+	for _, e := range h.events.events {
+		if e.Kind == pipeline.RunFinished {
+			msg = e.Message
+		}
+	}
+	if !strings.Contains(msg, "finally: webhook down") {
+		t.Errorf("run-finished message = %q", msg)
 	}
 }

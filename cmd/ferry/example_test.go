@@ -90,6 +90,10 @@ func TestExamplePullRequestPipeline(t *testing.T) {
 	if run.Service("frontend") != nil {
 		t.Errorf("frontend is not affected by a change to src/shipping/common")
 	}
+	log, err := os.ReadFile(filepath.Join(repo, ".ferry", "runs", run.ID, "logs", "finally.log"))
+	if want := "run " + run.ID + " ended: succeeded"; err != nil || !strings.Contains(string(log), want) {
+		t.Errorf("finally.log = %q (%v), want %q", log, err, want)
+	}
 }
 
 // TestExampleReleaseUpToPush runs release/delivery/v1.0.2 up to push against a real

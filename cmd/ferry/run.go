@@ -20,6 +20,7 @@ import (
 	"github.com/ferry-ci/ferry/pipeline/config"
 	"github.com/ferry-ci/ferry/pipeline/mask"
 	"github.com/ferry-ci/ferry/pipeline/report"
+	"github.com/ferry-ci/ferry/stages/command"
 	"github.com/ferry-ci/ferry/triggers"
 )
 
@@ -151,6 +152,9 @@ func (a *app) setupEngine(ctx context.Context, ws workspaceFlags, rf renderFlags
 		Sources:  newSources(cfg),
 		Environ:  os.Environ(),
 		Host:     host, PID: os.Getpid(),
+	}
+	if cfg.Finally != nil {
+		eng.Finally = command.Finally(cfg.Finally, cfg.Root, eng.Environ)
 	}
 	return &engineSetup{cfg: cfg, store: store, engine: eng, render: rend}, nil
 }

@@ -36,6 +36,9 @@ type Config struct {
 	Scan         ScanPolicy               `json:"scan"`
 	// Secrets names environment variables whose values are masked in every log, summary and journal.
 	Secrets []string `json:"secrets,omitempty"`
+	// Finally is a command run at the repository root when a run stops, whatever its outcome
+	// (notifications, reports). It gets FERRY_RUN_ID and FERRY_RUN_STATUS.
+	Finally *Command `json:"finally,omitempty"`
 }
 
 // Service is one microservice folder of the monorepo.

@@ -81,6 +81,7 @@ func (l *loader) load(data []byte) *Config {
 		{"stages", func(p string, v *yaml.Node) { l.stageOptions(v, p) }},
 		{"scan", func(p string, v *yaml.Node) { cfg.Scan = l.scanPolicy(v, p) }},
 		{"secrets", func(p string, v *yaml.Node) { l.secrets(v, p) }},
+		{"finally", func(p string, v *yaml.Node) { cfg.Finally = l.command(v, p) }},
 	})
 	switch {
 	case !seen["version"]:

@@ -35,6 +35,9 @@ func (b *buildStage) Name() string { return config.StageBuild }
 func (b *buildStage) Run(ctx context.Context, job *pipeline.Job) error {
 	b.runs.Add(1)
 	fmt.Fprintln(job.Log, "building", job.Pipeline.Name)
+	if err := os.MkdirAll(job.Dir, 0o755); err != nil { // stages create their work folder
+		return err
+	}
 	if err := os.WriteFile(filepath.Join(job.Dir, "app.bin"), []byte("binary"), 0o644); err != nil {
 		return err
 	}

@@ -190,3 +190,17 @@ func fileDigest(path string) (string, error) {
 	}
 	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
 }
+
+// Finally runs the config's finally command at the repository root when a run stops, with
+// FERRY_RUN_ID and FERRY_RUN_STATUS, for notifications and reports.
+func Finally(c *config.Command, root string, environ []string) func(ctx context.Context, run *pipeline.Run, log io.Writer) error {
+	return func(ctx context.Context, run *pipeline.Run, log io.Writer) error {
+		p, err := Prepare(c)
+		if err != nil {
+			return err
+		}
+		env := append(append([]string(nil), environ...), "FERRY_RUN_ID="+run.ID, "FERRY_RUN_STATUS="+string(run.Status()))
+		fmt.Fprintf(log, "$ %s\n", p)
+		return Run(ctx, p, root, env, log, 10*time.Second)
+	}
+}
