@@ -36,7 +36,7 @@ const (
 func TestLockHelperProcess(t *testing.T) {
 	id := os.Getenv(lockHelperID)
 	if id == "" {
-		t.Skip("helper process of the lock tests")
+		return // only a helper when the lock tests start it
 	}
 	dir := os.Getenv(lockHelperStore)
 	times, _ := strconv.Atoi(os.Getenv(lockHelperTimes))
