@@ -107,21 +107,27 @@ func ConfigDigest(cfg *config.Config) string {
 // CheckStages reports the planned stages that have no implementation in this build, before
 // anything runs: a run must not stop half way for a missing stage.
 func (e *Engine) CheckStages(plan *Plan) error {
-	missing := map[string]bool{}
-	var list []string
+	var missing []string
+	until := ""
 	for _, sp := range plan.Services {
-		for _, id := range sp.Stages {
-			if _, ok := e.Stages[id.Kind()]; !ok && !missing[id.Kind()] {
-				missing[id.Kind()] = true
-				list = append(list, id.Kind())
+		for i, id := range sp.Stages {
+			if _, ok := e.Stages[id.Kind()]; ok || slices.Contains(missing, id.Kind()) {
+				continue
+			}
+			missing = append(missing, id.Kind())
+			if until == "" && i > 0 {
+				until = string(sp.Stages[i-1])
 			}
 		}
 	}
-	if len(list) > 0 {
-		return fmt.Errorf("this Ferry build has no %s stage (planned: %s); run the stages before it with --until",
-			strings.Join(list, ", "), strings.Join(list, ", "))
+	if len(missing) == 0 {
+		return nil
 	}
-	return nil
+	err := fmt.Errorf("this Ferry build has no %s stage yet, and the plan needs it", strings.Join(missing, " or "))
+	if until != "" {
+		err = fmt.Errorf("%w: run the stages before it with --until %s", err, until)
+	}
+	return err
 }
 
 // Start creates a run for the plan and executes it.

@@ -611,7 +611,7 @@ func TestMissingStageImplementationFailsBeforeStarting(t *testing.T) {
 	delete(h.engine.Stages, "chart")
 	delete(h.engine.Stages, "deploy")
 	_, err := h.engine.Start(t.Context(), h.plan(t, "refs/heads/release/a/v1.0.0"), pipeline.RunOptions{Jobs: 1})
-	if err == nil || !strings.Contains(err.Error(), "no chart, deploy stage") {
+	if err == nil || err.Error() != "this Ferry build has no chart or deploy stage yet, and the plan needs it: run the stages before it with --until push" {
 		t.Fatalf("err = %v", err)
 	}
 	runs, _ := h.store.List(t.Context())
