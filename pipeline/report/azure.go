@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 
 	"github.com/ferry-ci/ferry/pipeline"
 )
@@ -27,139 +26,82 @@ type AzureOptions struct {
 // stage with its log, issues on failures and on the source lines the log points at, output
 // variables (runId, status, images) and an uploaded Markdown summary at Close. It never sets
 // the task result: Ferry's exit code decides it.
-type Azure struct {
-	mu     sync.Mutex
-	w      io.Writer
-	opt    AzureOptions
-	sum    runSummary
-	closed bool
-	errs   errs
-}
+type Azure struct{ ci *ciRenderer }
 
 var _ pipeline.Reporter = (*Azure)(nil)
 
 // NewAzure returns an Azure Pipelines renderer writing logging commands to w (the step's
 // standard output). Call Close when the run is over.
 func NewAzure(w io.Writer, opt AzureOptions) *Azure {
-	return &Azure{w: w, opt: opt, sum: newRunSummary()}
+	return &Azure{ci: newCIRenderer(w, azureDialect{opt}, opt.RepoRoot)}
 }
 
 // Report renders one event; a stage's group is written whole when it finishes.
-func (a *Azure) Report(e pipeline.Event) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.closed {
-		return
-	}
-	a.sum.observe(e)
-	switch e.Kind {
-	case pipeline.RunStarted:
-		a.printf("Ferry run %s started\n", e.Run)
-	case pipeline.StageFinished:
-		a.stage(e)
-	case pipeline.RunFinished:
-		a.printf("%s\n", azureText(fmt.Sprintf("Ferry run %s %s%s", e.Run, a.sum.status, runDetail(e))))
-	}
+func (a *Azure) Report(e pipeline.Event) { a.ci.report(e) }
+
+// Close sets the output variables and uploads the summary.
+func (a *Azure) Close() error { return a.ci.close() }
+
+// azureDialect is the logging and formatting commands of Azure Pipelines.
+type azureDialect struct{ opt AzureOptions }
+
+func (azureDialect) notice(what, message string) string {
+	return "##[section]" + azureText(what+": "+message)
 }
 
-func (a *Azure) stage(e pipeline.Event) {
-	title := fmt.Sprintf("%s › %s", e.Service, e.Stage)
-	switch {
-	case e.Status == pipeline.Skipped || e.Status == pipeline.Waiting:
-		a.printf("##[section]%s\n", azureText(title+" "+string(e.Status)+": "+orDefault(e.Message, string(e.Status))))
-		return
-	case e.LogFile == "":
-		// Nothing ran (cancelled before starting): no empty group.
-		a.printf("%s\n", azureText(stageHeadline(e)))
-	default:
-		a.printf("##[group]%s\n", azureText(stageHeadline(e)))
-		a.copyLog(e.LogFile)
-		a.printf("##[endgroup]\n")
-	}
-	if e.Status != pipeline.Failed {
-		return
-	}
-	a.printf("##vso[task.logissue type=error]%s\n", azureEscape(title+" failed: "+orDefault(e.Message, "failed")))
-	if e.LogFile == "" {
-		return
-	}
-	log, err := readLogTail(e.LogFile, maxLogRead)
-	if err != nil {
-		return
-	}
-	n := 0
-	for _, loc := range FindLocations(log, e.ServiceDir, a.opt.RepoRoot) {
-		if loc.Severity != "error" && loc.Severity != "warning" {
-			continue
-		}
-		a.printf("##vso[task.logissue type=%s;sourcepath=%s;linenumber=%d", loc.Severity, azureProperty(loc.File), loc.Line)
-		if loc.Col > 0 {
-			a.printf(";columnnumber=%d", loc.Col)
-		}
-		a.printf("]%s\n", azureEscape(loc.Message))
-		if n++; n == maxAnnotations {
-			break
-		}
-	}
-}
+func (azureDialect) headline(s string) string { return azureText(s) }
+
+func (azureDialect) group() (open, end string) { return "##[group]", "##[endgroup]" }
 
 // copyLog writes a stage log into its group, defused: the agent takes "##vso[" anywhere in a
 // line, and "##[" at its start, for a command, so a build could otherwise set variables or
 // upload files through Ferry's output.
-func (a *Azure) copyLog(name string) {
-	f, err := os.Open(name)
-	if err != nil {
-		a.printf("(log not readable: %v)\n", err)
-		return
-	}
-	defer f.Close()
-	lw := &lineEndWriter{w: a.w}
-	_, err = io.Copy(&defuseWriter{w: lw}, f)
-	a.errs.keep(err)
-	a.errs.keep(lw.end())
+func (azureDialect) copyLog(c *ciRenderer, f *os.File) {
+	c.copy(f, func(w io.Writer) io.Writer { return &defuseWriter{w: w} })
 }
 
-// Close sets the output variables and uploads the summary.
-func (a *Azure) Close() error {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.closed {
-		return a.errs.err
-	}
-	a.closed = true
-	images, err := json.Marshal(a.sum.images())
-	a.errs.keep(err)
-	vars := map[string]string{"runId": a.sum.run, "status": string(a.sum.status), "images": string(images)}
-	a.errs.keep(WriteAzureOutputs(a.w, vars))
-	if a.opt.SummaryDir != "" {
-		a.errs.keep(a.uploadSummary())
-	}
-	return a.errs.err
+func (azureDialect) failed(what, message string) string {
+	return "##vso[task.logissue type=error]" + azureEscape(what+": "+message)
 }
 
-func (a *Azure) uploadSummary() error {
+func (azureDialect) location(_ string, loc Location) string {
+	s := fmt.Sprintf("##vso[task.logissue type=%s;sourcepath=%s;linenumber=%d", loc.Severity, azureProperty(loc.File), loc.Line)
+	if loc.Col > 0 {
+		s += fmt.Sprintf(";columnnumber=%d", loc.Col)
+	}
+	return s + "]" + azureEscape(loc.Message)
+}
+
+func (azureDialect) runLine(s string) string { return azureText(s) }
+
+func (d azureDialect) close(c *ciRenderer) {
+	images, err := json.Marshal(c.sum.images())
+	c.errs.keep(err)
+	vars := map[string]string{"runId": c.sum.run, "status": string(c.sum.status), "images": string(images)}
+	c.errs.keep(WriteAzureOutputs(c.w, vars))
+	if d.opt.SummaryDir != "" {
+		c.errs.keep(d.uploadSummary(c))
+	}
+}
+
+func (d azureDialect) uploadSummary(c *ciRenderer) error {
 	var b bytes.Buffer
-	if err := writeSummaryMarkdown(&b, &a.sum); err != nil {
+	if err := writeSummaryMarkdown(&b, &c.sum); err != nil {
 		return err
 	}
-	dir, err := filepath.Abs(a.opt.SummaryDir)
+	dir, err := filepath.Abs(d.opt.SummaryDir)
 	if err != nil {
 		return fmt.Errorf("writing summary: %w", err)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("writing summary: %w", err)
 	}
-	name := filepath.Join(dir, "ferry-summary-"+fileSafe(a.sum.run)+".md")
+	name := filepath.Join(dir, "ferry-summary-"+fileSafe(c.sum.run)+".md")
 	if err := os.WriteFile(name, b.Bytes(), 0o644); err != nil {
 		return fmt.Errorf("writing summary: %w", err)
 	}
-	a.printf("##vso[task.uploadsummary]%s\n", azureEscape(name))
+	c.printf("##vso[task.uploadsummary]%s\n", azureEscape(name))
 	return nil
-}
-
-func (a *Azure) printf(format string, args ...any) {
-	_, err := fmt.Fprintf(a.w, format, args...)
-	a.errs.keep(err)
 }
 
 // azureProperty escapes a logging command property value: also ";" and "]", which end it.

@@ -11,7 +11,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"sync"
 
 	"github.com/ferry-ci/ferry/pipeline"
 )
@@ -27,157 +26,95 @@ type GitHubOptions struct {
 	RepoRoot string
 }
 
-// maxAnnotations bounds the file annotations per stage: GitHub shows 10 of each kind per step.
-const maxAnnotations = 10
-
 // GitHub renders a run as GitHub Actions workflow commands: one collapsed group per finished
 // stage with its log, error annotations on failures and on the source lines the log points
 // at, a job summary and step outputs (run-id, status, images) at Close.
-type GitHub struct {
-	mu     sync.Mutex
-	w      io.Writer
-	opt    GitHubOptions
-	sum    runSummary
-	closed bool
-	errs   errs
-}
+type GitHub struct{ ci *ciRenderer }
 
 var _ pipeline.Reporter = (*GitHub)(nil)
 
 // NewGitHub returns a GitHub Actions renderer writing workflow commands to w (the step's
 // standard output). Call Close when the run is over.
 func NewGitHub(w io.Writer, opt GitHubOptions) *GitHub {
-	return &GitHub{w: w, opt: opt, sum: newRunSummary()}
+	return &GitHub{ci: newCIRenderer(w, githubDialect{opt}, opt.RepoRoot)}
 }
 
 // Report renders one event. Log lines are not streamed: a group is written whole when its
 // stage finishes, since groups of stages running in parallel cannot interleave.
-func (g *GitHub) Report(e pipeline.Event) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.closed {
-		return
-	}
-	g.sum.observe(e)
-	switch e.Kind {
-	case pipeline.RunStarted:
-		g.printf("Ferry run %s started\n", e.Run)
-	case pipeline.StageFinished:
-		g.stage(e)
-	case pipeline.RunFinished:
-		g.printf("Ferry run %s %s%s\n", e.Run, g.sum.status, runDetail(e))
-	}
+func (g *GitHub) Report(e pipeline.Event) { g.ci.report(e) }
+
+// Close writes the job summary and the step outputs.
+func (g *GitHub) Close() error { return g.ci.close() }
+
+// githubDialect is the workflow commands of GitHub Actions.
+type githubDialect struct{ opt GitHubOptions }
+
+func (githubDialect) notice(what, message string) string {
+	return "::notice title=" + ghProperty(what) + "::" + ghData(message)
 }
 
-func (g *GitHub) stage(e pipeline.Event) {
-	title := fmt.Sprintf("%s › %s", e.Service, e.Stage)
-	switch {
-	case e.Status == pipeline.Skipped || e.Status == pipeline.Waiting:
-		g.printf("::notice title=%s::%s\n", ghProperty(title+" "+string(e.Status)), ghData(orDefault(e.Message, string(e.Status))))
-		return
-	case e.LogFile == "":
-		// Nothing ran (cancelled before starting): no empty group.
-		g.printf("%s\n", ghData(stageHeadline(e)))
-	default:
-		g.printf("::group::%s\n", ghData(stageHeadline(e)))
-		g.copyLog(e.LogFile)
-		g.printf("::endgroup::\n")
-	}
-	if e.Status != pipeline.Failed {
-		return
-	}
-	g.printf("::error title=%s::%s\n", ghProperty(title+" failed"), ghData(orDefault(e.Message, "failed")))
-	if e.LogFile == "" {
-		return
-	}
-	log, err := readLogTail(e.LogFile, maxLogRead)
-	if err != nil {
-		return // copyLog has said so in the group
-	}
-	n := 0
-	for _, loc := range FindLocations(log, e.ServiceDir, g.opt.RepoRoot) {
-		if loc.Severity != "error" && loc.Severity != "warning" {
-			continue
-		}
-		g.printf("::%s file=%s,line=%d", loc.Severity, ghProperty(loc.File), loc.Line)
-		if loc.Col > 0 {
-			g.printf(",col=%d", loc.Col)
-		}
-		g.printf(",title=%s::%s\n", ghProperty(title), ghData(loc.Message))
-		if n++; n == maxAnnotations {
-			break
-		}
-	}
-}
+func (githubDialect) headline(s string) string { return ghData(s) }
+
+func (githubDialect) group() (open, end string) { return "::group::", "::endgroup::" }
 
 // copyLog writes a stage log into its group. A log may contain workflow commands (a test
 // printing "::error::", or worse "::add-path::"), so their processing is stopped around it with
 // a token the log cannot contain: its own digest. The file is read twice rather than held in
 // memory: logs can be large.
-func (g *GitHub) copyLog(name string) {
-	f, err := os.Open(name)
-	if err != nil {
-		g.printf("(log not readable: %v)\n", err)
-		return
-	}
-	defer f.Close()
+func (githubDialect) copyLog(c *ciRenderer, f *os.File) {
 	h := sha256.New()
 	n, err := io.Copy(h, f)
 	if err == nil {
 		_, err = f.Seek(0, io.SeekStart)
 	}
 	if err != nil {
-		g.printf("(log not readable: %v)\n", err)
+		c.printf("(log not readable: %v)\n", err)
 		return
 	}
 	if n == 0 {
 		return
 	}
 	token := hex.EncodeToString(h.Sum(nil))
-	g.printf("::stop-commands::%s\n", token)
-	g.copy(f)
-	g.printf("::%s::\n", token)
+	c.printf("::stop-commands::%s\n", token)
+	c.copy(f, nil)
+	c.printf("::%s::\n", token)
 }
 
-func (g *GitHub) copy(r io.Reader) {
-	lw := &lineEndWriter{w: g.w}
-	_, err := io.Copy(lw, r)
-	g.errs.keep(err)
-	g.errs.keep(lw.end())
+func (githubDialect) failed(what, message string) string {
+	return "::error title=" + ghProperty(what) + "::" + ghData(message)
 }
 
-func (g *GitHub) printf(format string, args ...any) {
-	_, err := fmt.Fprintf(g.w, format, args...)
-	g.errs.keep(err)
-}
-
-// Close writes the job summary and the step outputs.
-func (g *GitHub) Close() error {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.closed {
-		return g.errs.err
+func (githubDialect) location(title string, loc Location) string {
+	s := fmt.Sprintf("::%s file=%s,line=%d", loc.Severity, ghProperty(loc.File), loc.Line)
+	if loc.Col > 0 {
+		s += fmt.Sprintf(",col=%d", loc.Col)
 	}
-	g.closed = true
-	if g.opt.StepSummary != nil {
-		if err := writeSummaryMarkdown(g.opt.StepSummary, &g.sum); err != nil {
-			g.errs.keep(fmt.Errorf("writing step summary: %w", err))
+	return s + ",title=" + ghProperty(title) + "::" + ghData(loc.Message)
+}
+
+// runLine leaves the line as it is: the runner takes only lines that start with "::" for
+// commands, and runDetail has made the message one line.
+func (githubDialect) runLine(s string) string { return s }
+
+func (d githubDialect) close(c *ciRenderer) {
+	if d.opt.StepSummary != nil {
+		if err := writeSummaryMarkdown(d.opt.StepSummary, &c.sum); err != nil {
+			c.errs.keep(fmt.Errorf("writing step summary: %w", err))
 		}
 	}
-	if g.opt.Outputs != nil {
-		images, err := json.Marshal(g.sum.images())
+	if d.opt.Outputs != nil {
+		images, err := json.Marshal(c.sum.images())
 		if err != nil {
-			g.errs.keep(fmt.Errorf("encoding images: %w", err))
+			c.errs.keep(fmt.Errorf("encoding images: %w", err))
 		}
-		outputs := map[string]string{"run-id": g.sum.run, "status": string(g.sum.status), "images": string(images)}
+		outputs := map[string]string{"run-id": c.sum.run, "status": string(c.sum.status), "images": string(images)}
 		for _, k := range slices.Sorted(maps.Keys(outputs)) {
-			if err := writeGitHubOutput(g.opt.Outputs, k, outputs[k]); err != nil {
-				g.errs.keep(err)
+			if err := writeGitHubOutput(d.opt.Outputs, k, outputs[k]); err != nil {
+				c.errs.keep(err)
 				break
 			}
 		}
 	}
-	return g.errs.err
 }
 
 // writeGitHubOutput writes name=value to a $GITHUB_OUTPUT file, or for a value with a line
@@ -207,11 +144,4 @@ func ghData(s string) string {
 // ghProperty escapes a property value of a workflow command: also ":" and ",", which end it.
 func ghProperty(s string) string {
 	return strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A", ":", "%3A", ",", "%2C").Replace(s)
-}
-
-func orDefault(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }
