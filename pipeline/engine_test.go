@@ -701,3 +701,23 @@ func TestFinallyRunsWhateverTheOutcome(t *testing.T) {
 		t.Errorf("run-finished message = %q", msg)
 	}
 }
+
+func TestExpandStages(t *testing.T) {
+	cfg := loadConfig(t, testConfig)
+	cases := []struct {
+		stages []string
+		want   []pipeline.StageID
+	}{
+		{[]string{"build", "test"}, []pipeline.StageID{"build", "test"}},
+		{[]string{"build", "image", "push", "promote"}, []pipeline.StageID{"build", "image", "push", "approve:prod", "promote:prod"}},
+		{[]string{"build", "image", "push", "chart", "deploy"}, []pipeline.StageID{"build", "image", "push", "chart",
+			"deploy:qa", "approve:prod", "promote:prod", "deploy:prod"}},
+		{[]string{"build", "image", "push", "promote", "chart", "deploy"}, []pipeline.StageID{"build", "image", "push", "chart",
+			"deploy:qa", "approve:prod", "promote:prod", "deploy:prod"}},
+	}
+	for _, tc := range cases {
+		if got := pipeline.ExpandStages(cfg, tc.stages); !cmp.Equal(got, tc.want) {
+			t.Errorf("ExpandStages(%v) = %v, want %v", tc.stages, got, tc.want)
+		}
+	}
+}

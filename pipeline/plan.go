@@ -5,6 +5,7 @@ package pipeline
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/ferry-ci/ferry/pipeline/config"
@@ -100,24 +101,39 @@ func NewPlan(cfg *config.Config, ev triggers.Event, ch triggers.Changes) (*Plan,
 	return plan, nil
 }
 
-// ExpandStages turns a trigger's stage list into stage IDs: deploy becomes, for each
+// ExpandStages turns a trigger's stage list into stage IDs. deploy becomes, for each
 // environment in order, approve:<env> (when it has an approval), promote:<env> (when it has a
-// registryNamespace) and deploy:<env>.
+// registryNamespace) and deploy:<env>. promote without deploy becomes the same sequence
+// without the deploys, for the environments that have a registryNamespace.
 func ExpandStages(cfg *config.Config, stages []string) []StageID {
+	deploy := slices.Contains(stages, config.StageDeploy)
 	var out []StageID
 	for _, s := range stages {
-		if s != config.StageDeploy {
-			out = append(out, StageID(s))
-			continue
-		}
-		for _, env := range cfg.Environments {
-			if env.Approval != nil {
-				out = append(out, NewStageID(config.StageApprove, env.Name))
-			}
-			if env.RegistryNamespace != "" {
+		switch {
+		case s == config.StagePromote && deploy:
+			// deploy's expansion promotes where it must.
+		case s == config.StagePromote:
+			for _, env := range cfg.Environments {
+				if env.RegistryNamespace == "" {
+					continue
+				}
+				if env.Approval != nil {
+					out = append(out, NewStageID(config.StageApprove, env.Name))
+				}
 				out = append(out, NewStageID(config.StagePromote, env.Name))
 			}
-			out = append(out, NewStageID(config.StageDeploy, env.Name))
+		case s == config.StageDeploy:
+			for _, env := range cfg.Environments {
+				if env.Approval != nil {
+					out = append(out, NewStageID(config.StageApprove, env.Name))
+				}
+				if env.RegistryNamespace != "" {
+					out = append(out, NewStageID(config.StagePromote, env.Name))
+				}
+				out = append(out, NewStageID(config.StageDeploy, env.Name))
+			}
+		default:
+			out = append(out, StageID(s))
 		}
 	}
 	return out

@@ -204,3 +204,57 @@ func mustRef(t *testing.T, s string) name.Reference {
 	}
 	return ref
 }
+
+// TestReleaseApprovalAcrossMachines keeps the run in the registry (state: oci://...), stops it
+// at the prod approval on one "machine", approves and resumes it on another (its own cache
+// folder), and checks that prod holds the very digest that was pushed.
+func TestReleaseApprovalAcrossMachines(t *testing.T) {
+	reg := testenv.Registry(t)
+	repo := exampleRepo(t)
+	cfgPath := filepath.Join(repo, "ferry.yaml")
+	data, _ := os.ReadFile(cfgPath)
+	text := strings.Replace(string(data), "registry: 127.0.0.1:5000/shipping", "registry: "+reg+"/shipping\nstate: oci://"+reg+"/ferry/runs", 1)
+	text = strings.Replace(text, "stages: [build, test, image, scan, push, chart, deploy]}", "stages: [build, test, image, push, promote]}", 1)
+	if text == string(data) {
+		t.Fatal("the example changed: update this test")
+	}
+	os.WriteFile(cfgPath, []byte(text), 0o644)
+	gitIn(t, repo, "commit", "-qam", "promote without deploy, runs in the registry")
+	gitIn(t, repo, "checkout", "-q", "-b", "release/delivery/v1.0.2")
+	machineA, machineB := t.TempDir(), t.TempDir()
+
+	t.Setenv("XDG_CACHE_HOME", machineA)
+	r := runFerry(t, repo, nil, "", "run", "--no-progress")
+	if r.code != exitWaiting || !strings.Contains(r.stdout, "ferry approve") {
+		t.Fatalf("run: exit %d, want %d (waiting)\n%s\n%s", r.code, exitWaiting, r.stdout, r.stderr)
+	}
+	os.RemoveAll(filepath.Join(repo, ".ferry")) // nothing local: the run lives in the registry
+
+	t.Setenv("XDG_CACHE_HOME", machineB)
+	run := runStatus(t, repo)
+	if run.Status() != pipeline.Waiting {
+		t.Fatalf("machine B sees the run %s", run.Status())
+	}
+	r = runFerry(t, repo, nil, "", "approve", run.ID, "--env", "prod", "--as", "mallory@example.com")
+	if r.code != exitFailed || !strings.Contains(r.stderr, "may not approve prod") {
+		t.Errorf("a stranger's approval: exit %d %q", r.code, r.stderr)
+	}
+	r = runFerry(t, repo, nil, "", "approve", run.ID, "--env", "prod", "--as", "alice@example.com", "--resume", "--no-progress")
+	if r.code != 0 {
+		t.Fatalf("approve --resume: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+
+	t.Setenv("XDG_CACHE_HOME", machineA)
+	done := runStatus(t, repo).Service("delivery")
+	pushed, promoted := done.Stage("push").Outputs.Push, done.Stage("promote:prod").Outputs.Promote
+	if pushed == nil || promoted == nil || promoted.Digest != pushed.Digest {
+		t.Fatalf("push %+v, promote %+v: prod must get the pushed digest", pushed, promoted)
+	}
+	if a := done.Stage("approve:prod").Outputs.Approve; a == nil || a.By[0] != "alice@example.com" {
+		t.Errorf("approve outputs = %+v", a)
+	}
+	desc, err := remote.Head(mustRef(t, reg+"/shipping/prod/delivery:1.0.2"))
+	if err != nil || desc.Digest.String() != pushed.Digest {
+		t.Errorf("prod tag = %v %v, want %s", desc, err, pushed.Digest)
+	}
+}

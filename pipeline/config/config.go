@@ -204,9 +204,11 @@ const (
 	StagePromote = "promote"
 )
 
-// TriggerStages are the stages a trigger may list, in pipeline order. Approve and promote are
-// not listed: deploy expands into them per environment.
-var TriggerStages = []string{StageBuild, StageTest, StageImage, StageScan, StagePush, StageChart, StageDeploy}
+// TriggerStages are the stages a trigger may list, in pipeline order. Approve is never listed:
+// it guards an environment that has an approval. promote without deploy promotes the pushed
+// image through the environments (with their approvals) without deploying; deploy adds
+// approve, promote and deploy per environment.
+var TriggerStages = []string{StageBuild, StageTest, StageImage, StageScan, StagePush, StagePromote, StageChart, StageDeploy}
 
 // RetryableStages are the stages whose failures can be transient (registry and cluster calls).
 var RetryableStages = []string{StageImage, StageScan, StagePush, StageChart, StageDeploy, StagePromote}

@@ -7,6 +7,7 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/ferry-ci/ferry/internal/yamlnode"
@@ -629,8 +630,8 @@ func (l *loader) checkTriggerStages() {
 			p := fmt.Sprintf("%s[%d]", base, i)
 			idx := indexOf(TriggerStages, s)
 			switch {
-			case s == StageApprove || s == StagePromote:
-				l.errorf(nodes[i], p, "%s is not listed: deploy adds it for environments with approval or registryNamespace", s)
+			case s == StageApprove:
+				l.errorf(nodes[i], p, "approve is not listed: promote and deploy add it for environments with an approval")
 				continue
 			case idx < 0:
 				l.errorf(nodes[i], p, "unknown stage %q (expected one of: %s)", s, strings.Join(TriggerStages, ", "))
@@ -644,7 +645,7 @@ func (l *loader) checkTriggerStages() {
 			last = max(last, idx)
 			valid = append(valid, s)
 		}
-		needs := map[string]string{StageScan: StageImage, StagePush: StageImage, StageChart: StagePush, StageDeploy: StageChart}
+		needs := map[string]string{StageScan: StageImage, StagePush: StageImage, StagePromote: StagePush, StageChart: StagePush, StageDeploy: StageChart}
 		for i, s := range t.Stages {
 			if need, ok := needs[s]; ok && contains(valid, s) && !contains(valid, need) {
 				l.errorf(nodes[i], fmt.Sprintf("%s[%d]", base, i), "stage %q needs stage %q before it", s, need)
@@ -658,6 +659,9 @@ func (l *loader) checkTriggerStages() {
 		}
 		if i := indexOf(t.Stages, StageDeploy); i >= 0 && len(l.cfg.Environments) == 0 {
 			l.errorf(nodes[i], fmt.Sprintf("%s[%d]", base, i), "stage deploy needs at least one entry in environments")
+		}
+		if i := indexOf(t.Stages, StagePromote); i >= 0 && !slices.ContainsFunc(l.cfg.Environments, func(e *Environment) bool { return e.RegistryNamespace != "" }) {
+			l.errorf(nodes[i], fmt.Sprintf("%s[%d]", base, i), "stage promote needs an environment with a registryNamespace")
 		}
 		t.Stages = valid
 	}
