@@ -52,12 +52,18 @@ func gitIn(t *testing.T, dir string, args ...string) {
 
 func runStatus(t *testing.T, repo string) *pipeline.Run {
 	t.Helper()
-	r := runFerry(t, repo, nil, "", "runs", "-o", "json")
+	return runStatusOn(t, repo, nil)
+}
+
+// runStatusOn is the newest run as ferry status shows it with the given environment.
+func runStatusOn(t *testing.T, repo string, env map[string]string) *pipeline.Run {
+	t.Helper()
+	r := runFerry(t, repo, env, "", "runs", "-o", "json")
 	var list []struct{ ID string }
 	if err := json.Unmarshal([]byte(r.stdout), &list); err != nil || len(list) == 0 {
 		t.Fatalf("runs: %v %q", err, r.stdout)
 	}
-	r = runFerry(t, repo, nil, "", "status", list[0].ID, "-o", "json")
+	r = runFerry(t, repo, env, "", "status", list[0].ID, "-o", "json")
 	run := &pipeline.Run{}
 	if err := json.Unmarshal([]byte(r.stdout), run); err != nil {
 		t.Fatalf("status: %v\n%s", err, r.stdout)
@@ -221,31 +227,29 @@ func TestReleaseApprovalAcrossMachines(t *testing.T) {
 	os.WriteFile(cfgPath, []byte(text), 0o644)
 	gitIn(t, repo, "commit", "-qam", "promote without deploy, runs in the registry")
 	gitIn(t, repo, "checkout", "-q", "-b", "release/delivery/v1.0.2")
-	machineA, machineB := t.TempDir(), t.TempDir()
+	machineA := map[string]string{"FERRY_CACHE_DIR": t.TempDir()}
+	machineB := map[string]string{"FERRY_CACHE_DIR": t.TempDir()}
 
-	t.Setenv("XDG_CACHE_HOME", machineA)
-	r := runFerry(t, repo, nil, "", "run", "--no-progress")
+	r := runFerry(t, repo, machineA, "", "run", "--no-progress")
 	if r.code != exitWaiting || !strings.Contains(r.stdout, "ferry approve") {
 		t.Fatalf("run: exit %d, want %d (waiting)\n%s\n%s", r.code, exitWaiting, r.stdout, r.stderr)
 	}
 	os.RemoveAll(filepath.Join(repo, ".ferry")) // nothing local: the run lives in the registry
 
-	t.Setenv("XDG_CACHE_HOME", machineB)
-	run := runStatus(t, repo)
+	run := runStatusOn(t, repo, machineB)
 	if run.Status() != pipeline.Waiting {
 		t.Fatalf("machine B sees the run %s", run.Status())
 	}
-	r = runFerry(t, repo, nil, "", "approve", run.ID, "--env", "prod", "--as", "mallory@example.com")
+	r = runFerry(t, repo, machineB, "", "approve", run.ID, "--env", "prod", "--as", "mallory@example.com")
 	if r.code != exitFailed || !strings.Contains(r.stderr, "may not approve prod") {
 		t.Errorf("a stranger's approval: exit %d %q", r.code, r.stderr)
 	}
-	r = runFerry(t, repo, nil, "", "approve", run.ID, "--env", "prod", "--as", "alice@example.com", "--resume", "--no-progress")
+	r = runFerry(t, repo, machineB, "", "approve", run.ID, "--env", "prod", "--as", "alice@example.com", "--resume", "--no-progress")
 	if r.code != 0 {
 		t.Fatalf("approve --resume: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
 
-	t.Setenv("XDG_CACHE_HOME", machineA)
-	done := runStatus(t, repo).Service("delivery")
+	done := runStatusOn(t, repo, machineA).Service("delivery")
 	pushed, promoted := done.Stage("push").Outputs.Push, done.Stage("promote:prod").Outputs.Promote
 	if pushed == nil || promoted == nil || promoted.Digest != pushed.Digest {
 		t.Fatalf("push %+v, promote %+v: prod must get the pushed digest", pushed, promoted)

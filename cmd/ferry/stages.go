@@ -1,7 +1,6 @@
 package main
 
 import (
-	"os"
 	"path/filepath"
 
 	"github.com/ferry-ci/ferry/pipeline"
@@ -23,11 +22,14 @@ type stageFlags struct {
 // (Helm) are not in it yet: a plan that needs them stops before anything runs.
 func stageRegistry(env func(string) string, f stageFlags) (pipeline.Registry, error) {
 	keychain := push.Keychain(env)
-	cache, _ := os.UserCacheDir()
+	builders := ""
+	if root := cacheRoot(env); root != "" {
+		builders = filepath.Join(root, "builders")
+	}
 	return pipeline.NewRegistry(
 		command.Build(),
 		command.Test(),
-		&image.Stage{Keychain: keychain, Source: sourceURL(env), CacheDir: filepath.Join(cache, "ferry", "builders")},
+		&image.Stage{Keychain: keychain, Source: sourceURL(env), CacheDir: builders},
 		&scan.Stage{ReportDir: f.scanDir, ToolsDir: toolsDir(env)},
 		&push.Stage{Keychain: keychain, PlainHTTP: f.plainHTTP},
 		approve.Stage{},
@@ -53,8 +55,8 @@ func toolsDir(env func(string) string) string {
 	if d := env("FERRY_TOOLS_DIR"); d != "" {
 		return d
 	}
-	if d, err := os.UserCacheDir(); err == nil {
-		return filepath.Join(d, "ferry", "tools")
+	if root := cacheRoot(env); root != "" {
+		return filepath.Join(root, "tools")
 	}
 	return ""
 }

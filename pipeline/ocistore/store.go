@@ -82,8 +82,10 @@ var ErrConflict = errors.New("run changed by another process")
 // Options configure a Store.
 type Options struct {
 	// CacheDir is the root of the local working copy (logs, work folders, journal). Default:
-	// os.UserCacheDir()/ferry/state/<host>/<repository path>.
+	// <CacheRoot>/state/<host>/<repository path>.
 	CacheDir string
+	// CacheRoot is Ferry's cache folder; default os.UserCacheDir()/ferry.
+	CacheRoot string
 	// Remote options for every registry call: auth (the caller passes authn.DefaultKeychain or
 	// credentials from the environment), transport, user agent. The context is set per call.
 	Remote []remote.Option
@@ -155,12 +157,16 @@ func New(ctx context.Context, ref string, opt Options) (*Store, error) {
 	}
 	dir := opt.CacheDir
 	if dir == "" {
-		base, err := os.UserCacheDir()
-		if err != nil {
-			return nil, fmt.Errorf("open run store %s: no cache folder (set one): %w", ref, err)
+		base := opt.CacheRoot
+		if base == "" {
+			user, err := os.UserCacheDir()
+			if err != nil {
+				return nil, fmt.Errorf("open run store %s: no cache folder (set one): %w", ref, err)
+			}
+			base = filepath.Join(user, "ferry")
 		}
 		host := strings.NewReplacer(":", "_", "[", "", "]", "").Replace(repo.RegistryStr())
-		dir = filepath.Join(base, "ferry", "state", host, filepath.FromSlash(repo.RepositoryStr()))
+		dir = filepath.Join(base, "state", host, filepath.FromSlash(repo.RepositoryStr()))
 	}
 	local, err := pipeline.NewLocalStore(dir)
 	if err != nil {
