@@ -12,8 +12,8 @@ type DryRunStep struct {
 	Action  string  `json:"action"`
 }
 
-// DryRun describes what each planned stage would do, without running anything or writing to
-// the store.
+// DryRun describes what each planned stage would do, without running anything; it needs no
+// store (e.Store may be nil).
 func DryRun(e *Engine, plan *Plan) []DryRunStep {
 	run := NewRun("dry-run", e.now(), plan, "", RunOptions{DryRun: true})
 	var steps []DryRunStep
@@ -22,7 +22,6 @@ func DryRun(e *Engine, plan *Plan) []DryRunStep {
 			step := DryRunStep{Service: svc.Name, Stage: s.ID}
 			impl, ok := e.Stages[s.ID.Kind()]
 			job := e.newJob(run, svc, s, io.Discard)
-			job.Dir = ""
 			switch {
 			case !ok:
 				step.Action = "not available in this Ferry build"

@@ -428,7 +428,9 @@ func (e *Engine) newJob(run *Run, svc *ServiceRun, s *StageState, log io.Writer)
 	}
 	if s != nil {
 		job.Stage = s.ID
-		job.Dir = filepath.Join(e.Store.Dir(run.ID), "work", svc.Name, stageFileName(s.ID))
+		if e.Store != nil { // a dry run has none
+			job.Dir = filepath.Join(e.Store.Dir(run.ID), "work", svc.Name, stageFileName(s.ID))
+		}
 		job.Logger = job.Logger.With("stage", string(s.ID))
 		if env := s.ID.Env(); env != "" {
 			for _, en := range e.Config.Environments {

@@ -347,3 +347,16 @@ func TestSecretsNeverReachLogsOrJournal(t *testing.T) {
 		t.Errorf("%d masked values in the output, want 4 (raw, base64 twice, JSON):\n%s", n, r.stdout)
 	}
 }
+
+// TestDryRunTouchesNothing prints what every stage would do and writes no run.
+func TestDryRunTouchesNothing(t *testing.T) {
+	repo := exampleRepo(t)
+	r := runFerry(t, repo, nil, "", "run", "--dry-run", "--ref", "release/delivery/v1.0.2", "--changed", "README.md")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	golden(t, "dry-run-release.golden", r.stdout)
+	if _, err := os.Stat(filepath.Join(repo, ".ferry")); err == nil {
+		t.Error("--dry-run created the run store")
+	}
+}

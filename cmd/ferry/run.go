@@ -120,7 +120,9 @@ type engineSetup struct {
 	render renderer
 }
 
-func (a *app) setupEngine(ctx context.Context, ws workspaceFlags, rf renderFlags, stateFlag string) (*engineSetup, error) {
+// setupEngine loads the config and wires the engine: store, stages, renderer, masker. With
+// dryRun no store is opened: a dry run writes nothing.
+func (a *app) setupEngine(ctx context.Context, ws workspaceFlags, rf renderFlags, stateFlag string, dryRun bool) (*engineSetup, error) {
 	cfg, err := a.loadConfig(ws)
 	if err != nil {
 		return nil, err
@@ -131,9 +133,11 @@ func (a *app) setupEngine(ctx context.Context, ws workspaceFlags, rf renderFlags
 		}
 		cfg.Registry = rf.registry
 	}
-	store, err := a.openStore(ctx, cfg, stateFlag)
-	if err != nil {
-		return nil, err
+	var store pipeline.Store
+	if !dryRun {
+		if store, err = a.openStore(ctx, cfg, stateFlag); err != nil {
+			return nil, err
+		}
 	}
 	secrets := mask.SecretsFromEnv(a.env, cfg.Secrets)
 	masker := mask.New(secrets...)
@@ -246,7 +250,7 @@ store (.ferry/ by default) so that ferry resume continues a failed, cancelled or
 			if err != nil {
 				return err
 			}
-			setup, err := a.setupEngine(ctx, f.workspaceFlags, rf, state)
+			setup, err := a.setupEngine(ctx, f.workspaceFlags, rf, state, dryRun)
 			if err != nil {
 				return err
 			}

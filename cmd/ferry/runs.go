@@ -185,7 +185,7 @@ with. Stages that succeeded are not repeated; a stage that was interrupted runs 
 checks what it already did (an image already pushed, a revision already deployed).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			setup, err := a.setupEngine(cmd.Context(), ws, rf, state)
+			setup, err := a.setupEngine(cmd.Context(), ws, rf, state, false)
 			if err != nil {
 				return err
 			}
@@ -270,7 +270,7 @@ otherwise run ferry resume RUN.`,
 				fmt.Fprintf(a.Out, "continue with: ferry resume %s\n", args[0])
 				return nil
 			}
-			setup, err := a.setupEngine(cmd.Context(), f.workspaceFlags, rf, f.state)
+			setup, err := a.setupEngine(cmd.Context(), f.workspaceFlags, rf, f.state, false)
 			if err != nil {
 				return err
 			}
