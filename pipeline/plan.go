@@ -58,7 +58,7 @@ type ServicePlan struct {
 	// Release is set for release pipelines.
 	Release bool `json:"release,omitempty"`
 	// Version is the release version (1.0.2) for release pipelines, empty otherwise.
-	Version string    `json:"version,omitempty"`
+	Version string    `json:"version"`
 	Stages  []StageID `json:"stages"`
 	Reasons []string  `json:"reasons"`
 }
