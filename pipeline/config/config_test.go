@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"flag"
+	goldenfile "github.com/ferry-ci/ferry/internal/golden"
 	"os"
 	"path/filepath"
 	"strings"
@@ -37,19 +38,7 @@ func TestErrorSuite(t *testing.T) {
 				t.Fatalf("want config errors, got %v", err)
 			}
 			got := errs.Error() + "\n"
-			want := strings.TrimSuffix(file, ".yaml") + ".out"
-			if *update {
-				if err := os.WriteFile(want, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			exp, err := os.ReadFile(want)
-			if err != nil {
-				t.Fatalf("%v (run go test -update to create it)", err)
-			}
-			if diff := cmp.Diff(string(exp), got); diff != "" {
-				t.Errorf("errors differ (-want +got):\n%s", diff)
-			}
+			goldenfile.Check(t, strings.TrimSuffix(file, ".yaml")+".out", []byte(got), *update)
 		})
 	}
 }

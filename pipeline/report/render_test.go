@@ -3,6 +3,7 @@ package report
 import (
 	"bytes"
 	"flag"
+	goldenfile "github.com/ferry-ci/ferry/internal/golden"
 	"math"
 	"os"
 	"path/filepath"
@@ -29,20 +30,7 @@ func updating() bool {
 // golden compares got with testdata/run/<name>.golden, or rewrites it with -update.
 func golden(t *testing.T, name, got string) {
 	t.Helper()
-	path := filepath.Join("testdata", "run", name+".golden")
-	if updating() {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("output differs from %s (go test -update rewrites it)\n--- got ---\n%s\n--- want ---\n%s", path, got, want)
-	}
+	goldenfile.Check(t, filepath.Join("testdata", "run", name+".golden"), []byte(got), updating())
 }
 
 const (
@@ -383,35 +371,35 @@ func TestJSONLines(t *testing.T) {
 // TestConcurrentReports sends the events of both services from their own goroutines, as the
 // engine's workers would without pipeline.Reporters: run with -race.
 func TestConcurrentReports(t *testing.T) {
-	renderers := map[string]func(s *scenario, w *syncBuffer) interface {
+	renderers := map[string]func(s *scenario, w *goldenfile.SyncBuffer) interface {
 		pipeline.Reporter
 		Close() error
 	}{
-		"terminal": func(s *scenario, w *syncBuffer) interface {
+		"terminal": func(s *scenario, w *goldenfile.SyncBuffer) interface {
 			pipeline.Reporter
 			Close() error
 		} {
 			return NewTerminal(w, TerminalOptions{Verbose: true, Now: fixedNow})
 		},
-		"terminal live": func(s *scenario, w *syncBuffer) interface {
+		"terminal live": func(s *scenario, w *goldenfile.SyncBuffer) interface {
 			pipeline.Reporter
 			Close() error
 		} {
 			return NewTerminal(w, TerminalOptions{TTY: true, Progress: true, Now: fixedNow})
 		},
-		"github": func(s *scenario, w *syncBuffer) interface {
+		"github": func(s *scenario, w *goldenfile.SyncBuffer) interface {
 			pipeline.Reporter
 			Close() error
 		} {
 			return NewGitHub(w, GitHubOptions{StepSummary: w, Outputs: w, RepoRoot: s.repo})
 		},
-		"azure": func(s *scenario, w *syncBuffer) interface {
+		"azure": func(s *scenario, w *goldenfile.SyncBuffer) interface {
 			pipeline.Reporter
 			Close() error
 		} {
 			return NewAzure(w, AzureOptions{SummaryDir: s.tmp, RepoRoot: s.repo})
 		},
-		"jsonl": func(s *scenario, w *syncBuffer) interface {
+		"jsonl": func(s *scenario, w *goldenfile.SyncBuffer) interface {
 			pipeline.Reporter
 			Close() error
 		} {
@@ -421,7 +409,7 @@ func TestConcurrentReports(t *testing.T) {
 	for name, mk := range renderers {
 		t.Run(name, func(t *testing.T) {
 			s := newScenario(t)
-			var w syncBuffer
+			var w goldenfile.SyncBuffer
 			r := mk(s, &w)
 			first, last := s.events[0], s.events[len(s.events)-1]
 			r.Report(first)
@@ -445,24 +433,6 @@ func TestConcurrentReports(t *testing.T) {
 			}
 		})
 	}
-}
-
-// syncBuffer is a bytes.Buffer that tolerates concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // TestCloseWithoutEvents closes renderers that saw nothing (a run refused before it started),

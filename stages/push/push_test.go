@@ -4,9 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	goldenfile "github.com/ferry-ci/ferry/internal/golden"
 	"math/rand"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -266,24 +266,6 @@ func TestPushThroughFaults(t *testing.T) {
 	}
 }
 
-// syncBuffer is a log writer safe for the concurrent writes of a push.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestPushBasicAuthNeverLogsPassword(t *testing.T) {
 	const user, password = "ferry", "s3cr3t-Pa55word"
 	host := registrytest.AuthRegistry(t, user, password)
@@ -302,7 +284,7 @@ func TestPushBasicAuthNeverLogsPassword(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var log syncBuffer
+			var log goldenfile.SyncBuffer
 			p := newPusher(t, Options{Keychain: Keychain(func(k string) string { return tt.env[k] }), Log: &log})
 			got, err := p.Push(t.Context(), img, host+"/private/app", []string{"1"}, false)
 			switch {

@@ -2,6 +2,7 @@ package github
 
 import (
 	"flag"
+	goldenfile "github.com/ferry-ci/ferry/internal/golden"
 	"os"
 	"path/filepath"
 	"slices"
@@ -32,20 +33,7 @@ func TestParseWorkflowErrors(t *testing.T) {
 				t.Fatalf("ParseWorkflow(%s) succeeded, want errors", file)
 			}
 			got := filepath.ToSlash(perr.Error()) + "\n"
-			golden := strings.TrimSuffix(file, ".yml") + ".out"
-			if *update {
-				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test -update to create it)", err)
-			}
-			if got != string(want) {
-				t.Errorf("errors for %s:\n got:\n%s want:\n%s", file, got, want)
-			}
+			goldenfile.Check(t, strings.TrimSuffix(file, ".yml")+".out", []byte(got), *update)
 		})
 	}
 }
