@@ -8,7 +8,6 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
-	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -121,7 +120,9 @@ func maskBytes(dst, p []byte, spans []span) []byte {
 
 // Forms returns the ways a secret may appear in output, longest first: the value itself, its
 // base64 encodings (standard and URL alphabets, padded and not, and the part that stays the
-// same whatever precedes it), its URL and JSON escapes, and the same for each line of a
+// same whatever precedes it), its URL escapes (query, path, RFC 3986 data, encodeURI that
+// keeps / and :, in upper and lower case hex), JSON escapes, XML and HTML entities, and shell
+// and command-line escapes (the forms GitHub's runner masks), and the same for each line of a
 // multi-line value. Forms shorter than MinSecretLen are left out.
 func Forms(secret string) []string {
 	set := map[string]bool{}
@@ -135,10 +136,10 @@ func Forms(secret string) []string {
 		for _, f := range base64Forms(v) {
 			add(f)
 		}
-		add(url.QueryEscape(v))
-		add(url.PathEscape(v))
-		for _, f := range jsonForms(v) {
-			add(f)
+		for _, forms := range [][]string{urlForms(v), jsonForms(v), markupForms(v), shellForms(v)} {
+			for _, f := range forms {
+				add(f)
+			}
 		}
 	}
 	if len(secret) < MinSecretLen {

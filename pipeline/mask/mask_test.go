@@ -4,9 +4,13 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/xml"
 	"errors"
+	"fmt"
+	"html"
 	"math/rand/v2"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -43,6 +47,14 @@ func TestMaskForms(t *testing.T) {
 		{"json html-escaped", string(jsonHTML), `{"password":"***"}`},
 		{"json not html-escaped", noHTML.String(), `{"password":"***"}` + "\n"},
 		{"json escaped slash", `{"p":"` + strings.ReplaceAll(mustJSONBody(secret), "/", `\/`) + `"}`, `{"p":"***"}`},
+		{"query escape lower hex", "?p=" + regexp.MustCompile(`%[0-9A-F]{2}`).ReplaceAllStringFunc(url.QueryEscape(secret), strings.ToLower) + "&", "?p=***&"},
+		{"rfc 3986 data escape", "?p=" + rfc3986(secret) + "&", "?p=***&"},
+		{"encodeURI keeps slash", "https://h/" + encodeURI(secret) + "#", "https://h/***#"},
+		{"html", "<td>" + html.EscapeString(secret) + "</td>", "<td>***</td>"},
+		{"xml named entities", "<p v=\"" + xmlEscape(secret) + "\"/>", "<p v=\"***\"/>"},
+		{"shell single quotes", "curl -u '" + strings.ReplaceAll(secret, "'", `'\''`) + "'", "curl -u '***'"},
+		{"shell double quotes", `echo "` + strings.NewReplacer(`\`, `\\`, `"`, `\"`, "$", `\$`, "`", "\\`").Replace(secret) + `"`, `echo "***"`},
+		{"windows argument", `tool.exe "` + windowsQuote(secret) + `"`, `tool.exe "***"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -288,3 +300,57 @@ var errBroken = errors.New("broken pipe")
 type failingWriter struct{}
 
 func (failingWriter) Write([]byte) (int, error) { return 0, errBroken }
+
+// The reference encoders below are written independently of forms.go, from each format's rules.
+
+func rfc3986(s string) string {
+	var b strings.Builder
+	for _, c := range []byte(s) {
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("-_.~", c) >= 0 {
+			b.WriteByte(c)
+		} else {
+			fmt.Fprintf(&b, "%%%02X", c)
+		}
+	}
+	return b.String()
+}
+
+func encodeURI(s string) string {
+	var b strings.Builder
+	for _, c := range []byte(s) {
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("-_.~/:?&=+$,#@;!*'()", c) >= 0 {
+			b.WriteByte(c)
+		} else {
+			fmt.Fprintf(&b, "%%%02X", c)
+		}
+	}
+	return b.String()
+}
+
+func xmlEscape(s string) string {
+	var b bytes.Buffer
+	_ = xml.EscapeText(&b, []byte(s))
+	return strings.NewReplacer("&#34;", "&quot;", "&#39;", "&apos;").Replace(b.String())
+}
+
+// windowsQuote quotes for CommandLineToArgvW: backslashes before a quote are doubled and the
+// quote escaped.
+func windowsQuote(s string) string {
+	var b strings.Builder
+	n := 0
+	for _, c := range s {
+		if c == '\\' {
+			n++
+			continue
+		}
+		if c == '"' {
+			b.WriteString(strings.Repeat(`\`, 2*n+1))
+		} else {
+			b.WriteString(strings.Repeat(`\`, n))
+		}
+		n = 0
+		b.WriteRune(c)
+	}
+	b.WriteString(strings.Repeat(`\`, n))
+	return b.String()
+}
