@@ -36,6 +36,7 @@ type app struct {
 	Streams
 	env   func(string) string
 	getwd func() (string, error)
+	hooks hooks
 }
 
 // exitError carries an exit code other than the default for an error.
@@ -61,7 +62,11 @@ func usageError(format string, args ...any) error {
 
 // Main runs the CLI with the given arguments and returns the exit code.
 func Main(ctx context.Context, args []string, s Streams, env func(string) string) int {
-	a := &app{Streams: s, env: env, getwd: os.Getwd}
+	return mainWith(ctx, args, s, env, hooks{})
+}
+
+func mainWith(ctx context.Context, args []string, s Streams, env func(string) string, h hooks) int {
+	a := &app{Streams: s, env: env, getwd: os.Getwd, hooks: h}
 	root := a.rootCommand()
 	root.SetArgs(args)
 	root.SetIn(s.In)

@@ -28,10 +28,25 @@ import (
 // does.
 const asFerry = "FERRY_CRASH_TEST_AS_FERRY"
 
+// killAfterAppend makes the re-executed ferry SIGKILL itself right after its Nth durable
+// journal append (a stage boundary).
+const killAfterAppend = "FERRY_CRASH_TEST_KILL_AFTER_APPEND"
+
 func init() {
-	if os.Getenv(asFerry) == "1" {
-		main() // exits
+	if os.Getenv(asFerry) != "1" {
+		return
 	}
+	var h hooks
+	if n, err := strconv.Atoi(os.Getenv(killAfterAppend)); err == nil && n > 0 {
+		h.localStore = func(s *pipeline.LocalStore) {
+			s.AfterAppend = func(count int) {
+				if count == n {
+					_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+				}
+			}
+		}
+	}
+	os.Exit(runMain(h))
 }
 
 // crashStages are the stages of the fixture's run, as effect.sh names them.
@@ -518,7 +533,7 @@ func TestCrashAtEveryStageBoundary(t *testing.T) {
 		t.Run(fmt.Sprintf("after-append-%02d", n), func(t *testing.T) {
 			t.Parallel()
 			c := repo.newCase(t)
-			p := c.ferry([]string{fmt.Sprintf("FERRY_TEST_KILL_AFTER_APPEND=%d", n)}, c.runArgs()...)
+			p := c.ferry([]string{fmt.Sprintf(killAfterAppend+"=%d", n)}, c.runArgs()...)
 			if p.signal != syscall.SIGKILL {
 				t.Fatalf("want ferry run killed by SIGKILL after append %d: %v", n, p)
 			}
@@ -642,12 +657,38 @@ func TestCancelWhileAStageRuns(t *testing.T) {
 	}
 }
 
+// TestSecondSignalEndsAtOnce interrupts a run whose stage ignores SIGTERM: the first SIGINT
+// asks the stage to stop, the second ends Ferry at once and kills the stage's process group.
+// The journal is left as after a crash, and resume completes the run.
+func TestSecondSignalEndsAtOnce(t *testing.T) {
+	c := newCrashRepo(t).newCase(t)
+	p := c.start([]string{"CRASH_BLOCK=b-build:before", "CRASH_IGNORE_TERM=1"}, c.runArgs()...)
+	pid := c.blocked(p)
+	id := c.runID()
+	if err := p.cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	c.poll("the stage to get SIGTERM", p, func() bool {
+		_, err := os.Stat(filepath.Join(c.dir, "got-term"))
+		return err == nil
+	})
+	if err := p.cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	if p.wait(); p.code != exitCanceled || !strings.Contains(p.stderr.String(), "second signal") {
+		t.Fatalf("want exit %d after saying so: %v", exitCanceled, p)
+	}
+	c.groupGone(pid)
+	c.release()
+	c.resumeAndCheck(id)
+}
+
 // TestConcurrentResumesOfOneRun starts two ferry resume of one crashed run at once: exactly one
 // executes it, the other exits 2 and names the process that does.
 func TestConcurrentResumesOfOneRun(t *testing.T) {
 	repo := newCrashRepo(t)
 	c := repo.newCase(t)
-	if p := c.ferry([]string{"FERRY_TEST_KILL_AFTER_APPEND=1"}, c.runArgs()...); p.signal != syscall.SIGKILL {
+	if p := c.ferry([]string{killAfterAppend + "=1"}, c.runArgs()...); p.signal != syscall.SIGKILL {
 		t.Fatalf("want the run killed: %v", p)
 	}
 	id := c.runID()
@@ -691,7 +732,7 @@ func TestCrashDuringResume(t *testing.T) {
 		t.Helper()
 		c := repo.newCase(t)
 		c.jobs = 1
-		if p := c.ferry([]string{fmt.Sprintf("FERRY_TEST_KILL_AFTER_APPEND=%d", firstKill)}, c.runArgs()...); p.signal != syscall.SIGKILL {
+		if p := c.ferry([]string{fmt.Sprintf(killAfterAppend+"=%d", firstKill)}, c.runArgs()...); p.signal != syscall.SIGKILL {
 			t.Fatalf("want the run killed: %v", p)
 		}
 		return c, c.runID()
@@ -711,7 +752,7 @@ func TestCrashDuringResume(t *testing.T) {
 		t.Run(fmt.Sprintf("after-append-%02d", n), func(t *testing.T) {
 			t.Parallel()
 			c, id := crashed(t)
-			p := c.ferry([]string{fmt.Sprintf("FERRY_TEST_KILL_AFTER_APPEND=%d", n)}, c.resumeArgs(id)...)
+			p := c.ferry([]string{fmt.Sprintf(killAfterAppend+"=%d", n)}, c.resumeArgs(id)...)
 			if p.signal != syscall.SIGKILL {
 				t.Fatalf("want the resume killed after its append %d: %v", n, p)
 			}
@@ -727,7 +768,7 @@ func TestCrashDuringResume(t *testing.T) {
 func TestCancelAfterACrashSignalsNoStranger(t *testing.T) {
 	repo := newCrashRepo(t)
 	c := repo.newCase(t)
-	if p := c.ferry([]string{"FERRY_TEST_KILL_AFTER_APPEND=1"}, c.runArgs()...); p.signal != syscall.SIGKILL {
+	if p := c.ferry([]string{killAfterAppend + "=1"}, c.runArgs()...); p.signal != syscall.SIGKILL {
 		t.Fatalf("want the run killed: %v", p)
 	}
 	id := c.runID()

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/mattn/go-isatty"
@@ -192,17 +191,10 @@ func (a *app) openStore(ctx context.Context, cfg *config.Config, stateFlag strin
 	return nil, usageError("--state %q: expected local, an absolute folder or oci://host/repository", state)
 }
 
-// crashHook lets the crash tests stop the process with SIGKILL right after the Nth durable
-// journal append (FERRY_TEST_KILL_AFTER_APPEND=N): a stage boundary.
+// crashHook hands a local store to the test binary's hook, if it set one.
 func (a *app) crashHook(s *pipeline.LocalStore) {
-	var n int
-	if _, err := fmt.Sscanf(a.env("FERRY_TEST_KILL_AFTER_APPEND"), "%d", &n); err != nil || n <= 0 {
-		return
-	}
-	s.AfterAppend = func(count int) {
-		if count == n {
-			_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
-		}
+	if a.hooks.localStore != nil {
+		a.hooks.localStore(s)
 	}
 }
 

@@ -10,8 +10,13 @@
 #   $CRASH_DIR/effects/<service>-<stage>.<pid>   the effect: one atomic mkdir, named by the
 #                                                invocation that made it, so doing it twice
 #                                                leaves two entries
+# CRASH_IGNORE_TERM=1 makes the stage ignore SIGTERM, noting it in $CRASH_DIR/got-term, as a
+# tool that does not stop when asked would.
 set -eu
 name="$FERRY_SERVICE-$FERRY_STAGE"
+if [ "${CRASH_IGNORE_TERM:-}" = 1 ]; then
+	trap 'touch "$CRASH_DIR/got-term"' TERM
+fi
 echo "$name" >>"$CRASH_DIR/invocations.log"
 
 block() {
@@ -20,7 +25,7 @@ block() {
 		mv "$CRASH_DIR/blocked.pid.tmp" "$CRASH_DIR/blocked.pid"
 		while [ ! -e "$CRASH_DIR/release" ]; do
 			[ -d "$CRASH_DIR" ] || exit 1
-			sleep 0.02
+			sleep 0.02 || true # a signalled sleep must not end the script (set -e)
 		done
 	fi
 }

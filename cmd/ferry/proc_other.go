@@ -1,0 +1,7 @@
+//go:build !linux
+
+package main
+
+// killChildren is Linux-only; elsewhere the process ends and its children get the terminal's
+// signal themselves.
+func killChildren() {}
