@@ -42,6 +42,12 @@ func TestPrepare(t *testing.T) {
 		{"! false", nil, true},
 		{"sleep 1 &", nil, true},
 		{"if true; then echo x; fi", nil, true},
+		{"cd sub", nil, true},
+		{". ./env.sh", nil, true},
+		{"source env.sh", nil, true},
+		{"export GOFLAGS=-mod=mod", nil, true},
+		{"exit 3", nil, true},
+		{"set -x", nil, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.line, func(t *testing.T) {
@@ -83,6 +89,30 @@ func TestRunStreamsAndFails(t *testing.T) {
 	err = Run(t.Context(), Plan{Args: []string{"no-such-program-ferry"}}, t.TempDir(), nil, &log, time.Second)
 	if err == nil || !strings.Contains(err.Error(), "start no-such-program-ferry") {
 		t.Errorf("err = %v", err)
+	}
+}
+
+// TestBuiltinsRun runs shell builtins as a user writes them: each must work, not fail with
+// "executable file not found".
+func TestBuiltinsRun(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "env.sh"), []byte("X=1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range []string{"cd sub", ". ./env.sh", "export A=1", "set -e", "exit 0", ":"} {
+		t.Run(line, func(t *testing.T) {
+			p, err := Prepare(&config.Command{Line: line})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var log bytes.Buffer
+			if err := Run(t.Context(), p, dir, os.Environ(), &log, time.Second); err != nil {
+				t.Errorf("%s: %v\n%s", line, err, log.String())
+			}
+		})
 	}
 }
 

@@ -4,7 +4,8 @@
 // A command written as a string is parsed as POSIX shell. When it is one simple command made
 // of plain words (quotes allowed), it runs directly, without a shell. When it uses shell syntax
 // (pipes, &&, ;, redirections, variables, command substitution, globs, ~, VAR=value
-// prefixes), it runs under sh -c. A command written as a list always runs directly.
+// prefixes) or is a shell builtin (cd, ., source, export, exit, set, ...), it runs under sh -c.
+// A command written as a list always runs directly.
 package command
 
 import (
@@ -75,7 +76,21 @@ func plainWords(line string) (words []string, ok bool, err error) {
 		}
 		words = append(words, s)
 	}
+	if isShellBuiltin(words[0]) {
+		return nil, false, nil
+	}
 	return words, true, nil
+}
+
+// isShellBuiltin reports commands that exist only inside a shell (there is no /usr/bin/cd) or
+// that only mean something there: run directly they fail with "executable file not found".
+func isShellBuiltin(name string) bool {
+	switch name {
+	case "cd", ".", "source", "export", "exit", "set", "unset", "alias", "eval", "exec", "readonly",
+		"shift", "trap", "ulimit", "umask", "wait", "return", ":", "type", "command", "hash", "getopts", "read":
+		return true
+	}
+	return false
 }
 
 func plainWord(w *syntax.Word) (string, bool) {
