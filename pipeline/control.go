@@ -14,7 +14,7 @@ import (
 // Approve records a person's approval of an environment for a run. The person must be one of
 // the environment's approvers, and the run must have an approval gate for it. The run is not
 // resumed: ferry resume (or ferry approve --resume) continues it.
-func Approve(ctx context.Context, store Store, cfg *config.Config, runID, env, by, comment string, now time.Time) (*Run, error) {
+func Approve(ctx context.Context, store Store, cfg *config.Config, runID, env, by, comment string, now time.Time, onBusy func(heldBy string)) (*Run, error) {
 	if by == "" {
 		return nil, errors.New("who approves? pass --as (or set FERRY_APPROVER)")
 	}
@@ -30,10 +30,7 @@ func Approve(ctx context.Context, store Store, cfg *config.Config, runID, env, b
 	if target.Approval == nil {
 		return nil, fmt.Errorf("environment %s needs no approval", env)
 	}
-	if len(target.Approval.Approvers) > 0 && !slices.Contains(target.Approval.Approvers, by) {
-		return nil, fmt.Errorf("%s may not approve %s (approvers: %s)", by, env, strings.Join(target.Approval.Approvers, ", "))
-	}
-	unlock, err := store.Lock(ctx, "run-"+runID, fmt.Sprintf("ferry approve by %s", by), nil)
+	unlock, err := store.Lock(ctx, "run-"+runID, fmt.Sprintf("ferry approve by %s", by), onBusy)
 	if err != nil {
 		return nil, err
 	}
@@ -41,6 +38,9 @@ func Approve(ctx context.Context, store Store, cfg *config.Config, runID, env, b
 	run, err := store.Load(ctx, runID)
 	if err != nil {
 		return nil, err
+	}
+	if len(target.Approval.Approvers) > 0 && !slices.Contains(target.Approval.Approvers, by) {
+		return nil, fmt.Errorf("%s may not approve %s (approvers: %s)", by, env, strings.Join(target.Approval.Approvers, ", "))
 	}
 	gate := NewStageID(config.StageApprove, env)
 	has := false

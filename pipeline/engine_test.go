@@ -484,16 +484,16 @@ func TestApprovalGate(t *testing.T) {
 		t.Fatalf("run = %v", statuses(run))
 	}
 	now := time.Now()
-	if _, err := pipeline.Approve(t.Context(), h.store, h.cfg, run.ID, "prod", "mallory@example.com", "", now); err == nil {
+	if _, err := pipeline.Approve(t.Context(), h.store, h.cfg, run.ID, "prod", "mallory@example.com", "", now, nil); err == nil {
 		t.Errorf("a non-approver approved")
 	}
-	if _, err := pipeline.Approve(t.Context(), h.store, h.cfg, run.ID, "qa", "alice@example.com", "", now); err == nil {
+	if _, err := pipeline.Approve(t.Context(), h.store, h.cfg, run.ID, "qa", "alice@example.com", "", now, nil); err == nil {
 		t.Errorf("approved an environment without a gate")
 	}
-	if _, err := pipeline.Approve(t.Context(), h.store, h.cfg, run.ID, "prod", "alice@example.com", "ok", now); err != nil {
+	if _, err := pipeline.Approve(t.Context(), h.store, h.cfg, run.ID, "prod", "alice@example.com", "ok", now, nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := pipeline.Approve(t.Context(), h.store, h.cfg, run.ID, "prod", "alice@example.com", "again", now); err == nil {
+	if _, err := pipeline.Approve(t.Context(), h.store, h.cfg, run.ID, "prod", "alice@example.com", "again", now, nil); err == nil {
 		t.Errorf("the same person approved twice")
 	}
 	run, err = h.engine.Resume(t.Context(), run.ID)
@@ -503,7 +503,7 @@ func TestApprovalGate(t *testing.T) {
 	if run.Status() != pipeline.Waiting || run.Service("a").Stage("approve:prod").Reason != "1 of 2 approvals" {
 		t.Fatalf("after one approval = %v", statuses(run))
 	}
-	if _, err := pipeline.Approve(t.Context(), h.store, h.cfg, run.ID, "prod", "bob@example.com", "", now); err != nil {
+	if _, err := pipeline.Approve(t.Context(), h.store, h.cfg, run.ID, "prod", "bob@example.com", "", now, nil); err != nil {
 		t.Fatal(err)
 	}
 	run, err = h.engine.Resume(t.Context(), run.ID)

@@ -143,15 +143,13 @@ func ExpandStages(cfg *config.Config, stages []string) []StageID {
 // the stages up to and including the first one it matches.
 func (p *Plan) Filter(services []string, stage, until string) error {
 	if len(services) > 0 {
-		var keep []ServicePlan
 		for _, name := range services {
-			sp := p.Service(name)
-			if sp == nil {
+			if p.Service(name) == nil {
 				return fmt.Errorf("--service %s: not in the plan (planned: %s)", name, strings.Join(p.ServiceNames(), ", "))
 			}
-			keep = append(keep, *sp)
 		}
-		p.Services = keep
+		// In plan order, each once however often it was named.
+		p.Services = slices.DeleteFunc(p.Services, func(sp ServicePlan) bool { return !slices.Contains(services, sp.Name) })
 	}
 	for i := range p.Services {
 		sp := &p.Services[i]

@@ -218,6 +218,11 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"run", "--jobs", "0"}, "--jobs must be at least 1"},
 		{[]string{"status", "nosuch"}, "run not found"},
 		{[]string{"triggers", "eval", "--event", "push", "--ref", "main"}, "pass --azure FILE or --github FILE"},
+		{[]string{"triggers", "eval", "--azure", "ferry.yaml", "--event", "bogus", "--ref", "main"}, `--event: unknown event "bogus"`},
+		{[]string{"approve", "nosuch", "--env", "prod", "--as", "mallory@example.com"}, "run not found"},
+		{[]string{"resume", "nosuch"}, "run not found"},
+		{[]string{"logs", "nosuch"}, "run not found"},
+		{[]string{"cancel", "nosuch"}, "run not found"},
 	}
 	for _, tc := range cases {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {

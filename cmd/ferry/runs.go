@@ -262,8 +262,11 @@ otherwise run ferry resume RUN.`,
 			if err != nil {
 				return err
 			}
-			if _, err := pipeline.Approve(cmd.Context(), store, cfg, args[0], env, as, comment, time.Now()); err != nil {
-				return withCode(exitFailed, notFound(err))
+			busy := func(heldBy string) {
+				fmt.Fprintf(a.Err, "run %s is executing (%s): the approval is recorded when it stops; Ctrl-C to give up\n", args[0], heldBy)
+			}
+			if _, err := pipeline.Approve(cmd.Context(), store, cfg, args[0], env, as, comment, time.Now(), busy); err != nil {
+				return notFound(withCode(exitFailed, err))
 			}
 			fmt.Fprintf(a.Out, "%s approved %s for run %s\n", as, env, args[0])
 			if !resume {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 
@@ -76,6 +77,9 @@ exits 0 either way; it exits non-zero only when the file or a filter is invalid.
 				req.Paths = changed
 			}
 			res, err := compat.Evaluate(req)
+			if reqErr := (*compat.RequestError)(nil); errors.As(err, &reqErr) {
+				return usageError("--event: %v", reqErr)
+			}
 			if err != nil {
 				return withCode(exitFailed, err)
 			}

@@ -134,7 +134,7 @@ func TestEngineAcrossMachines(t *testing.T) {
 	id := started.ID
 
 	t.Run("approve and resume on B", func(t *testing.T) {
-		if _, err := pipeline.Approve(ctx, b.store, cfg, id, "prod", "alice@example.com", "ship it", time.Now()); err != nil {
+		if _, err := pipeline.Approve(ctx, b.store, cfg, id, "prod", "alice@example.com", "ship it", time.Now(), nil); err != nil {
 			t.Fatal(err)
 		}
 		run, err := b.engine.Resume(ctx, id)

@@ -72,9 +72,9 @@ func evalAzure(req Request, paths []string) (Result, error) {
 	case "pr", "pull_request":
 		pr = true
 	case "pull_request_target":
-		return Result{}, errors.New(`event "pull_request_target" does not exist in Azure Pipelines (want push or pr)`)
+		return Result{}, &RequestError{errors.New(`event "pull_request_target" does not exist in Azure Pipelines (want push or pr)`)}
 	default:
-		return Result{}, fmt.Errorf("unknown event %q (want push or pr)", req.Event)
+		return Result{}, &RequestError{fmt.Errorf("unknown event %q (want push or pr)", req.Event)}
 	}
 	p, err := azure.ParsePipeline(req.File, req.Data)
 	if err != nil {
@@ -99,7 +99,7 @@ func evalGitHub(req Request, paths []string) (Result, error) {
 	case "pull_request_target":
 		name = "pull_request_target"
 	default:
-		return Result{}, fmt.Errorf("unknown event %q (want push, pr, pull_request or pull_request_target)", req.Event)
+		return Result{}, &RequestError{fmt.Errorf("unknown event %q (want push, pr, pull_request or pull_request_target)", req.Event)}
 	}
 	w, err := github.ParseWorkflow(req.File, req.Data)
 	if err != nil {
@@ -161,3 +161,9 @@ func normalizePath(p string) string {
 		}
 	}
 }
+
+// RequestError is a bad request (an unknown event), as opposed to a bad file.
+type RequestError struct{ Err error }
+
+func (e *RequestError) Error() string { return e.Err.Error() }
+func (e *RequestError) Unwrap() error { return e.Err }
