@@ -102,9 +102,10 @@ type Approval struct {
 	Comment string    `json:"comment,omitempty"`
 }
 
-// NewRunID returns a sortable, unique run id: UTC time and 6 random hex digits.
+// NewRunID returns a sortable, unique run id: UTC time to the millisecond (runs started in
+// the same second must still list newest first) and 6 random hex digits.
 func NewRunID(now time.Time) string {
-	return now.UTC().Format("20060102-150405") + "-" + randomHex(3)
+	return now.UTC().Format("20060102-150405.000") + "-" + randomHex(3)
 }
 
 func randomHex(n int) string {
