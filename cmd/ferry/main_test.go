@@ -169,7 +169,8 @@ func TestPlanInAzurePipelines(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
 	}
-	golden(t, "plan/azure-pr.golden", r.stdout)
+	// The logging commands go to stderr, which the agent reads too, so that stdout stays JSON.
+	golden(t, "plan/azure-pr.golden", "stderr:\n"+r.stderr+"stdout:\n"+r.stdout)
 }
 
 func gitOut(t *testing.T, dir string, args ...string) string {

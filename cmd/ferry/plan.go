@@ -144,7 +144,7 @@ and count is 0: guard the matrix job with a condition on count.`,
 			if err != nil {
 				return withCode(exitUsage, err)
 			}
-			if err := a.exportPlan(plan); err != nil {
+			if err := a.exportPlan(plan, output); err != nil {
 				return err
 			}
 			return report.WritePlan(a.Out, plan, output)
@@ -156,7 +156,7 @@ and count is 0: guard the matrix job with a condition on count.`,
 }
 
 // exportPlan hands the plan's outputs to the CI system Ferry runs in.
-func (a *app) exportPlan(plan *pipeline.Plan) error {
+func (a *app) exportPlan(plan *pipeline.Plan, output string) error {
 	switch ci := triggers.CISystem(a.env); ci {
 	case triggers.SourceGitHub:
 		path := a.env("GITHUB_OUTPUT")
@@ -173,9 +173,7 @@ func (a *app) exportPlan(plan *pipeline.Plan) error {
 		}
 		return file.Close()
 	case triggers.SourceAzure:
-		// The agent reads logging commands from stdout; stderr output can fail a step that
-		// sets failOnStderr.
-		return report.WriteAzureOutputs(a.Out, report.PlanOutputs(plan, ci))
+		return report.WriteAzureOutputs(a.ciCommands(output), report.PlanOutputs(plan, ci))
 	}
 	return nil
 }
@@ -207,4 +205,15 @@ func (a *app) validateCommand() *cobra.Command {
 	}
 	f.bind(cmd.Flags())
 	return cmd
+}
+
+// ciCommands is where logging commands go: the agent reads them from stdout and stderr, and
+// stdout is for the document when the output is machine-readable (-o json is piped to a file
+// or to jq, where a ##vso line would corrupt it and never reach the agent). For text they go
+// to stdout, which also keeps steps with failOnStderr green.
+func (a *app) ciCommands(output string) io.Writer {
+	if output == "" || output == "text" {
+		return a.Out
+	}
+	return a.Err
 }
