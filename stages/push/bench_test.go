@@ -21,12 +21,12 @@ func BenchmarkRepushUnchanged(b *testing.B) {
 	p := newPusher(b, Options{})
 	img := randomImage(b, 1, 1<<20, 3)
 	repo := proxy.Host() + "/svc"
-	if _, err := p.Push(b.Context(), img, repo, []string{"1.0.0"}, false); err != nil {
+	if _, err := p.Push(b.Context(), img, repo, Tags{Immutable: []string{"1.0.0"}}, false); err != nil {
 		b.Fatal(err)
 	}
 	proxy.Reset()
 	for b.Loop() {
-		got, err := p.Push(b.Context(), img, repo, []string{"1.0.0"}, false)
+		got, err := p.Push(b.Context(), img, repo, Tags{Immutable: []string{"1.0.0"}}, false)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -72,7 +72,7 @@ func BenchmarkPushOnSameRegistryBase(b *testing.B) {
 		proxy.Reset()
 		b.StartTimer()
 
-		if _, err := p.Push(b.Context(), img, fmt.Sprintf("%s/team/app%d", proxy.Host(), i), []string{"1"}, false); err != nil {
+		if _, err := p.Push(b.Context(), img, fmt.Sprintf("%s/team/app%d", proxy.Host(), i), Tags{Immutable: []string{"1"}}, false); err != nil {
 			b.Fatal(err)
 		}
 

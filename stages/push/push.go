@@ -1,8 +1,10 @@
 // Package push publishes container images to OCI registries by digest.
 //
-// A push returns repo@sha256:… and never a bare tag. Tags are release tags and immutable: a tag
-// that already points at another digest is refused with ErrTagMoved before anything is
-// uploaded, unless the caller forces it. Blobs the repository already has are not uploaded
+// A push returns repo@sha256:… and never a bare tag. Release tags are immutable: one that
+// already points at another digest is refused with ErrTagMoved before anything is uploaded,
+// unless the caller forces it. Moving tags (the commit tag) point at the latest push and move
+// when a later push of the same commit gives another image (a release and a main build of one
+// commit, two releases at one commit), saying so in the log. Blobs the repository already has are not uploaded
 // again, layers whose source repository in the same registry is known are mounted instead of
 // uploaded, transient registry errors are retried with exponential backoff, and pushing an
 // image that is already there uploads nothing and reports AlreadyPresent.
@@ -147,10 +149,18 @@ func (e *TagMovedError) Error() string {
 // Is makes errors.Is(err, ErrTagMoved) true.
 func (e *TagMovedError) Is(target error) bool { return target == ErrTagMoved }
 
+// Tags are what a push points at the image.
+type Tags struct {
+	// Immutable tags (release versions) never move unless forced.
+	Immutable []string
+	// Moving tags (the commit) point at the latest push.
+	Moving []string
+}
+
 // Push uploads img to repo (registry/path, no tag) and points tags at it. Before uploading
-// anything it checks every tag: one that points at another digest fails the push with
-// ErrTagMoved unless force is set, in which case it is moved.
-func (p *Pusher) Push(ctx context.Context, img v1.Image, repo string, tags []string, force bool) (Pushed, error) {
+// anything it checks every immutable tag: one that points at another digest fails the push
+// with ErrTagMoved unless force is set, in which case it is moved.
+func (p *Pusher) Push(ctx context.Context, img v1.Image, repo string, tags Tags, force bool) (Pushed, error) {
 	r, err := name.NewRepository(repo, p.nameOpts...)
 	if err != nil {
 		return Pushed{}, fmt.Errorf("push %s: %w", repo, err)
@@ -164,7 +174,8 @@ func (p *Pusher) Push(ctx context.Context, img v1.Image, repo string, tags []str
 
 	var todo []name.Tag
 	var moved []error
-	for _, t := range uniq(tags) {
+	moving := uniq(tags.Moving)
+	for _, t := range uniq(append(slices.Clone(tags.Immutable), moving...)) {
 		tag, err := name.NewTag(r.String()+":"+t, p.nameOpts...)
 		if err != nil {
 			return Pushed{}, fmt.Errorf("push %s: tag %q: %w", ref, t, err)
@@ -178,6 +189,9 @@ func (p *Pusher) Push(ctx context.Context, img v1.Image, repo string, tags []str
 			todo = append(todo, tag)
 		case *have == dgst:
 			fmt.Fprintf(p.log, "tag %s already points at %s\n", tag, dgst)
+		case slices.Contains(moving, t):
+			fmt.Fprintf(p.log, "moving tag %s from %s to %s: it points at the latest build of the commit\n", tag, *have, dgst)
+			todo = append(todo, tag)
 		case force:
 			fmt.Fprintf(p.log, "moving tag %s from %s to %s (forced)\n", tag, *have, dgst)
 			todo = append(todo, tag)

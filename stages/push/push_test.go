@@ -83,7 +83,7 @@ func TestPushDigestAndTags(t *testing.T) {
 			host := start(t)
 			p := newPusher(t, Options{})
 			img := randomImage(t, 1, 1024, 2)
-			got, err := p.Push(t.Context(), img, host+"/team/svc", []string{"1.2.3", "latest", "1.2.3"}, false)
+			got, err := p.Push(t.Context(), img, host+"/team/svc", Tags{Immutable: []string{"1.2.3", "latest", "1.2.3"}}, false)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -107,6 +107,36 @@ func TestPushDigestAndTags(t *testing.T) {
 	}
 }
 
+// TestCommitTagMoves pushes two images built from one commit (a main build and a release, or
+// two releases at one commit): the commit tag moves to the latest with a log line, the
+// release tags of both stay.
+func TestCommitTagMoves(t *testing.T) {
+	for regName, start := range registries(t) {
+		t.Run(regName, func(t *testing.T) {
+			repo := start(t) + "/svc"
+			var log bytes.Buffer
+			p := newPusher(t, Options{Log: &log})
+			first, second := randomImage(t, 1, 2048, 2), randomImage(t, 2, 2048, 2)
+			const commit = "0123456789abcdef0123456789abcdef01234567"
+			if _, err := p.Push(t.Context(), first, repo, Tags{Immutable: []string{"1.0.0"}, Moving: []string{commit}}, false); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := p.Push(t.Context(), second, repo, Tags{Immutable: []string{"1.0.1"}, Moving: []string{commit}}, false); err != nil {
+				t.Fatalf("second image of the commit: %v", err)
+			}
+			for tag, want := range map[string]v1.Hash{commit: digestOf(t, second), "1.0.0": digestOf(t, first), "1.0.1": digestOf(t, second)} {
+				desc, err := remote.Head(mustRef(t, repo+":"+tag))
+				if err != nil || desc.Digest != want {
+					t.Errorf("tag %s → %v (%v), want %s", tag, desc, err, want)
+				}
+			}
+			if want := "moving tag " + repo + ":" + commit + " from " + digestOf(t, first).String(); !strings.Contains(log.String(), want) {
+				t.Errorf("log does not say the commit tag moved (%q):\n%s", want, log.String())
+			}
+		})
+	}
+}
+
 func TestPushTagImmutability(t *testing.T) {
 	for regName, start := range registries(t) {
 		t.Run(regName, func(t *testing.T) {
@@ -117,12 +147,12 @@ func TestPushTagImmutability(t *testing.T) {
 			first, second := randomImage(t, 1, 2048, 2), randomImage(t, 2, 2048, 2)
 			ctx := t.Context()
 
-			if _, err := p.Push(ctx, first, repo, []string{"1.0.0"}, false); err != nil {
+			if _, err := p.Push(ctx, first, repo, Tags{Immutable: []string{"1.0.0"}}, false); err != nil {
 				t.Fatal(err)
 			}
 
 			proxy.Reset()
-			_, err := p.Push(ctx, second, repo, []string{"latest", "1.0.0"}, false)
+			_, err := p.Push(ctx, second, repo, Tags{Immutable: []string{"latest", "1.0.0"}}, false)
 			if !errors.Is(err, ErrTagMoved) {
 				t.Fatalf("push of another image under 1.0.0: err = %v, want ErrTagMoved", err)
 			}
@@ -142,7 +172,7 @@ func TestPushTagImmutability(t *testing.T) {
 				t.Error("refused push set tag latest")
 			}
 
-			got, err := p.Push(ctx, second, repo, []string{"1.0.0"}, true)
+			got, err := p.Push(ctx, second, repo, Tags{Immutable: []string{"1.0.0"}}, true)
 			if err != nil {
 				t.Fatalf("forced push: %v", err)
 			}
@@ -152,7 +182,7 @@ func TestPushTagImmutability(t *testing.T) {
 			}
 
 			proxy.Reset()
-			again, err := p.Push(ctx, second, repo, []string{"1.0.0"}, false)
+			again, err := p.Push(ctx, second, repo, Tags{Immutable: []string{"1.0.0"}}, false)
 			if err != nil {
 				t.Fatalf("identical re-push: %v", err)
 			}
@@ -174,11 +204,11 @@ func TestPushAddsMissingTagWithoutUploadingBlobs(t *testing.T) {
 	repo := proxy.Host() + "/svc"
 	p := newPusher(t, Options{})
 	img := randomImage(t, 3, 4096, 3)
-	if _, err := p.Push(t.Context(), img, repo, nil, false); err != nil {
+	if _, err := p.Push(t.Context(), img, repo, Tags{}, false); err != nil {
 		t.Fatal(err)
 	}
 	proxy.Reset()
-	got, err := p.Push(t.Context(), img, repo, []string{"2.0.0"}, false)
+	got, err := p.Push(t.Context(), img, repo, Tags{Immutable: []string{"2.0.0"}}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,7 +247,7 @@ func TestPushMountsBaseLayers(t *testing.T) {
 
 	proxy.Reset()
 	p := newPusher(t, Options{})
-	if _, err := p.Push(ctx, img, proxy.Host()+"/team/app", []string{"1"}, false); err != nil {
+	if _, err := p.Push(ctx, img, proxy.Host()+"/team/app", Tags{Immutable: []string{"1"}}, false); err != nil {
 		t.Fatal(err)
 	}
 	s := proxy.Stats()
@@ -246,7 +276,7 @@ func TestPushThroughFaults(t *testing.T) {
 		proxy := registrytest.NewProxy(t, upstream, registrytest.Faults{Rate: 0.2, Seed: seed})
 		p := newPusher(t, Options{})
 		img := randomImage(t, int64(seed), 256<<10, 4)
-		got, err := p.Push(t.Context(), img, fmt.Sprintf("%s/flaky%d", proxy.Host(), seed), []string{"v1"}, false)
+		got, err := p.Push(t.Context(), img, fmt.Sprintf("%s/flaky%d", proxy.Host(), seed), Tags{Immutable: []string{"v1"}}, false)
 		if err != nil {
 			t.Fatalf("seed %d: push through faults: %v (stats %+v)", seed, err, proxy.Stats())
 		}
@@ -286,7 +316,7 @@ func TestPushBasicAuthNeverLogsPassword(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var log goldenfile.SyncBuffer
 			p := newPusher(t, Options{Keychain: Keychain(func(k string) string { return tt.env[k] }), Log: &log})
-			got, err := p.Push(t.Context(), img, host+"/private/app", []string{"1"}, false)
+			got, err := p.Push(t.Context(), img, host+"/private/app", Tags{Immutable: []string{"1"}}, false)
 			switch {
 			case tt.wantPush && err != nil:
 				t.Fatalf("push: %v", err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -42,15 +43,16 @@ func (s *Stage) Skip(job *pipeline.Job) (string, bool) {
 	return "", false
 }
 
-// Target is where a service's image goes: the repository and its tags. Tags are the commit
-// and, for releases, the version with '+' written as '_' (tags cannot hold '+').
-func Target(cfg *config.Config, service, version, commit string) (repo string, tags []string) {
+// Target is where a service's image goes: the repository and its tags. For releases the
+// version, with '+' written as '_' (tags cannot hold '+'), is an immutable tag; the commit is a
+// moving tag: the latest image built from it.
+func Target(cfg *config.Config, service, version, commit string) (repo string, tags Tags) {
 	repo = cfg.Registry + "/" + service
 	if version != "" {
-		tags = append(tags, strings.ReplaceAll(version, "+", "_"))
+		tags.Immutable = append(tags.Immutable, strings.ReplaceAll(version, "+", "_"))
 	}
 	if commit != "" {
-		tags = append(tags, commit)
+		tags.Moving = append(tags.Moving, commit)
 	}
 	return repo, tags
 }
@@ -58,7 +60,7 @@ func Target(cfg *config.Config, service, version, commit string) (repo string, t
 // DryRun says where the image would go.
 func (s *Stage) DryRun(job *pipeline.Job) string {
 	repo, tags := Target(job.Config, job.Pipeline.Name, job.Pipeline.Version, job.Run.Event.After)
-	return fmt.Sprintf("push the built image to %s as %s", repo, strings.Join(tags, ", "))
+	return fmt.Sprintf("push the built image to %s as %s", repo, strings.Join(append(slices.Clone(tags.Immutable), tags.Moving...), ", "))
 }
 
 // Run pushes the image layout. An image already in the registry under the same digest is
