@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/ferry-ci/ferry/pipeline"
 	"github.com/ferry-ci/ferry/pipeline/config"
+	"github.com/ferry-ci/ferry/triggers"
 )
 
 // Stage is the promote stage.
@@ -42,7 +42,7 @@ func (s *Stage) Retryable() bool { return true }
 func Destination(cfg *config.Config, env *config.Environment, service, version, commit string) string {
 	tag := commit
 	if version != "" {
-		tag = strings.ReplaceAll(version, "+", "_")
+		tag = triggers.ImageTag(version)
 	}
 	return fmt.Sprintf("%s/%s/%s:%s", cfg.Registry, env.RegistryNamespace, service, tag)
 }

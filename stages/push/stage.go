@@ -11,6 +11,7 @@ import (
 	"github.com/ferry-ci/ferry/pipeline"
 	"github.com/ferry-ci/ferry/pipeline/config"
 	"github.com/ferry-ci/ferry/stages/image"
+	"github.com/ferry-ci/ferry/triggers"
 )
 
 // Stage is the push stage: it pushes the image the image stage built to
@@ -43,11 +44,11 @@ func (s *Stage) Skip(job *pipeline.Job) (string, bool) {
 }
 
 // Target is where a service's image goes: the repository and its tags. Tags are the commit
-// and, for releases, the version with '+' written as '_' (tags cannot hold '+').
+// and, for releases, the version as triggers.ImageTag writes it.
 func Target(cfg *config.Config, service, version, commit string) (repo string, tags []string) {
 	repo = cfg.Registry + "/" + service
 	if version != "" {
-		tags = append(tags, strings.ReplaceAll(version, "+", "_"))
+		tags = append(tags, triggers.ImageTag(version))
 	}
 	if commit != "" {
 		tags = append(tags, commit)
