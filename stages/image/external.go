@@ -21,6 +21,8 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/ferry-ci/ferry/internal/ocilayout"
 )
 
 // findExternal returns the first external builder that works here.
@@ -124,7 +126,7 @@ func (b *build) external(ctx context.Context, builder string, res *Result) error
 		}
 	}
 
-	img, _, err := readLayout(layoutDir, &b.platform)
+	img, err := ocilayout.ReadPlatform(layoutDir, &b.platform)
 	if err != nil {
 		return fmt.Errorf("build %s: %w", b.df.name, err)
 	}
@@ -146,7 +148,7 @@ func (b *build) external(ctx context.Context, builder string, res *Result) error
 	}
 	if final := b.finalBase(); final != "" {
 		if ref, err := name.ParseReference(final); err == nil {
-			img = &mountable{Image: img, ref: ref}
+			img = ocilayout.Mountable(img, ref)
 		}
 	}
 	res.Image = img

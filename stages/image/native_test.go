@@ -17,6 +17,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
+	"github.com/ferry-ci/ferry/internal/ocilayout"
 	"github.com/ferry-ci/ferry/internal/registrytest"
 	"github.com/ferry-ci/ferry/internal/testenv"
 )
@@ -532,7 +533,7 @@ func TestLayoutRoundTripMountsBase(t *testing.T) {
 	res := buildOK(t, dir, Options{})
 
 	layoutDir := filepath.Join(t.TempDir(), "layout")
-	if err := WriteLayout(layoutDir, res.Image, reg+"/team/app:1.0.0"); err != nil {
+	if err := ocilayout.Write(layoutDir, res.Image, reg+"/team/app:1.0.0"); err != nil {
 		t.Fatal(err)
 	}
 	if err := res.Close(); err != nil { // the layout must not need the build's files
@@ -547,7 +548,7 @@ func TestLayoutRoundTripMountsBase(t *testing.T) {
 			t.Errorf("index.json lacks %s:\n%s", want, index)
 		}
 	}
-	img, err := ReadLayout(layoutDir)
+	img, err := ocilayout.Read(layoutDir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -567,8 +568,8 @@ func TestLayoutRoundTripMountsBase(t *testing.T) {
 		t.Errorf("pushed %s, want %s", pushed, res.Digest)
 	}
 
-	if _, err := ReadLayout(t.TempDir()); err == nil || !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("ReadLayout(empty dir) = %v, want a not-exist error", err)
+	if _, err := ocilayout.Read(t.TempDir()); err == nil || !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Read(empty dir) = %v, want a not-exist error", err)
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/ferry-ci/ferry/internal/ocilayout"
 	"github.com/ferry-ci/ferry/pipeline"
 	"github.com/ferry-ci/ferry/pipeline/config"
 )
@@ -103,7 +104,7 @@ func (s *Stage) Run(ctx context.Context, job *pipeline.Job) error {
 		return err
 	}
 	ref := fmt.Sprintf("%s:%s", job.Pipeline.Name, version)
-	if err := WriteLayout(dir, res.Image, ref); err != nil {
+	if err := ocilayout.Write(dir, res.Image, ref); err != nil {
 		return err
 	}
 	job.Outputs.Image = &pipeline.ImageOutput{Digest: res.Digest.String(), Layout: dir, Builder: res.Builder}
@@ -130,7 +131,7 @@ func (s *Stage) Verify(ctx context.Context, job *pipeline.Job, out pipeline.Outp
 	if out.Image == nil {
 		return errors.New("no image recorded")
 	}
-	img, err := ReadLayout(out.Image.Layout)
+	img, err := ocilayout.Read(out.Image.Layout)
 	if err != nil {
 		return err
 	}

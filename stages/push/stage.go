@@ -8,9 +8,9 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/authn"
 
+	"github.com/ferry-ci/ferry/internal/ocilayout"
 	"github.com/ferry-ci/ferry/pipeline"
 	"github.com/ferry-ci/ferry/pipeline/config"
-	"github.com/ferry-ci/ferry/stages/image"
 	"github.com/ferry-ci/ferry/triggers"
 )
 
@@ -73,7 +73,7 @@ func (s *Stage) Run(ctx context.Context, job *pipeline.Job) error {
 	if job.Config.Registry == "" {
 		return pipeline.Permanent(errors.New("no registry in ferry.yaml"))
 	}
-	img, err := image.ReadLayout(out.Image.Layout)
+	img, err := ocilayout.Read(out.Image.Layout)
 	if err != nil {
 		return pipeline.Permanent(fmt.Errorf("read the built image: %w", err))
 	}
