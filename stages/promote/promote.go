@@ -7,13 +7,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
+	"github.com/ferry-ci/ferry/internal/ocierr"
 	"github.com/ferry-ci/ferry/pipeline"
 	"github.com/ferry-ci/ferry/pipeline/config"
 	"github.com/ferry-ci/ferry/triggers"
@@ -90,7 +89,7 @@ func (s *Stage) Run(ctx context.Context, job *pipeline.Job) error {
 				dst, desc.Digest, src.DigestStr()))
 		}
 		fmt.Fprintf(job.Log, "moving %s from %s (--force)\n", dst, desc.Digest)
-	} else if !isNotFound(err) {
+	} else if !ocierr.NotFound(err) {
 		return fmt.Errorf("check %s: %w", dst, err)
 	}
 	desc, err := remote.Get(src, opts...)
@@ -112,9 +111,4 @@ func (s *Stage) Run(ctx context.Context, job *pipeline.Job) error {
 	fmt.Fprintf(job.Log, "promoted %s to %s\n", src, dst)
 	job.Outputs.Promote = out
 	return nil
-}
-
-func isNotFound(err error) bool {
-	var terr *transport.Error
-	return errors.As(err, &terr) && terr.StatusCode == http.StatusNotFound
 }
