@@ -8,9 +8,12 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
+
+	"github.com/ferry-ci/ferry/pipeline/config"
 )
 
-// attempt runs the stage with its timeout, retrying retryable stages with exponential backoff.
+// attempt runs the stage with its timeout, retrying the stages config.Retryable names with
+// exponential backoff.
 func (e *Engine) attempt(ctx context.Context, job *Job, impl Stage, log io.Writer) error {
 	opts := e.Config.StageOptionsFor(job.Stage.Kind())
 	timeout := opts.Timeout
@@ -18,7 +21,7 @@ func (e *Engine) attempt(ctx context.Context, job *Job, impl Stage, log io.Write
 		timeout = time.Hour
 	}
 	retries := 0
-	if r, ok := impl.(Retryable); ok && r.Retryable() {
+	if config.Retryable(job.Stage.Kind()) {
 		retries = opts.Retries
 	}
 	once := func() error {

@@ -81,7 +81,7 @@ func benchEngine(b *testing.B, cfg *config.Config, cacheable bool) *pipeline.Eng
 		b.Fatal(err)
 	}
 	var impls []pipeline.Stage
-	for _, name := range config.AllStages {
+	for _, name := range config.AllStages() {
 		if cacheable {
 			impls = append(impls, cacheableNoop{noopStage{name}})
 		} else {

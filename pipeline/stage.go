@@ -45,12 +45,6 @@ type DryRunner interface {
 	DryRun(job *Job) string
 }
 
-// Retryable is implemented by stages whose failures can be transient (registry and cluster
-// calls). Only these get the configured retries.
-type Retryable interface {
-	Retryable() bool
-}
-
 // SkipError ends a stage as skipped with a reason; it is not a failure.
 type SkipError struct{ Reason string }
 

@@ -36,15 +36,11 @@ var (
 	_ pipeline.Skipper   = (*Stage)(nil)
 	_ pipeline.Cacheable = (*Stage)(nil)
 	_ pipeline.Verifier  = (*Stage)(nil)
-	_ pipeline.Retryable = (*Stage)(nil)
 	_ pipeline.DryRunner = (*Stage)(nil)
 )
 
 // Name is image.
 func (s *Stage) Name() string { return config.StageImage }
-
-// Retryable: base image pulls can fail for a moment.
-func (s *Stage) Retryable() bool { return true }
 
 // Skip skips services without an image section.
 func (s *Stage) Skip(job *pipeline.Job) (string, bool) {

@@ -27,15 +27,11 @@ type Stage struct {
 
 var (
 	_ pipeline.Stage     = (*Stage)(nil)
-	_ pipeline.Retryable = (*Stage)(nil)
 	_ pipeline.DryRunner = (*Stage)(nil)
 )
 
 // Name is promote.
 func (s *Stage) Name() string { return config.StagePromote }
-
-// Retryable: registry calls fail for a moment.
-func (s *Stage) Retryable() bool { return true }
 
 // Destination is where a service's image is promoted for an environment.
 func Destination(cfg *config.Config, env *config.Environment, service, version, commit string) string {

@@ -25,15 +25,11 @@ type Stage struct {
 var (
 	_ pipeline.Stage     = (*Stage)(nil)
 	_ pipeline.Skipper   = (*Stage)(nil)
-	_ pipeline.Retryable = (*Stage)(nil)
 	_ pipeline.DryRunner = (*Stage)(nil)
 )
 
 // Name is push.
 func (s *Stage) Name() string { return config.StagePush }
-
-// Retryable: registry calls fail for a moment; a moved release tag is permanent.
-func (s *Stage) Retryable() bool { return true }
 
 // Skip skips services without an image.
 func (s *Stage) Skip(job *pipeline.Job) (string, bool) {

@@ -31,16 +31,11 @@ var (
 	_ pipeline.Stage     = (*Stage)(nil)
 	_ pipeline.Skipper   = (*Stage)(nil)
 	_ pipeline.Cacheable = (*Stage)(nil)
-	_ pipeline.Retryable = (*Stage)(nil)
 	_ pipeline.DryRunner = (*Stage)(nil)
 )
 
 // Name is scan.
 func (s *Stage) Name() string { return config.StageScan }
-
-// Retryable: a scanner that could not run (DB download, registry) may work next time; a
-// policy failure is permanent.
-func (s *Stage) Retryable() bool { return true }
 
 func (s *Stage) now() time.Time {
 	if s.Now != nil {
