@@ -64,10 +64,9 @@ type Options struct {
 
 // Result is a built image.
 type Result struct {
-	Image      v1.Image
-	Digest     v1.Hash
-	Builder    string   // the builder that ran: native, buildah, docker or podman
-	BaseImages []string // registry images the build used (FROM, COPY --from), as repo@sha256:…
+	Image   v1.Image
+	Digest  v1.Hash
+	Builder string // the builder that ran: native, buildah, docker or podman
 
 	workDir string
 }
