@@ -49,7 +49,7 @@ var ErrDirty = triggers.ErrDirty
 type Engine struct {
 	Config   *config.Config
 	Store    Store
-	Stages   Registry
+	Stages   StageSet
 	Reporter Reporter
 	Masker   Masker
 	// Sources enables the content-addressed cache; nil disables it.

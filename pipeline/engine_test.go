@@ -133,11 +133,11 @@ func newHarness(t *testing.T, cfgText string, wrap map[string]func(*fakeStage) p
 		}
 		impls = append(impls, s)
 	}
-	reg, err := pipeline.NewRegistry(impls...)
+	stages, err := pipeline.NewStageSet(impls...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.engine = &pipeline.Engine{Config: cfg, Store: store, Stages: reg, Reporter: h.events,
+	h.engine = &pipeline.Engine{Config: cfg, Store: store, Stages: stages, Reporter: h.events,
 		RetryInterval: time.Millisecond, Host: "test", PID: os.Getpid()}
 	return h
 }

@@ -19,15 +19,15 @@ type stageFlags struct {
 	scanDir   string
 }
 
-// stageRegistry wires the stage implementations this build of Ferry has. Chart and deploy
+// stageSet wires the stage implementations this build of Ferry has. Chart and deploy
 // (Helm) are not in it yet: a plan that needs them stops before anything runs.
-func stageRegistry(env func(string) string, f stageFlags) (pipeline.Registry, error) {
+func stageSet(env func(string) string, f stageFlags) (pipeline.StageSet, error) {
 	keychain := push.Keychain(env)
 	builders := ""
 	if root := pinned.CacheDir(env); root != "" {
 		builders = filepath.Join(root, "builders")
 	}
-	return pipeline.NewRegistry(
+	return pipeline.NewStageSet(
 		command.Build(),
 		command.Test(),
 		&image.Stage{Keychain: keychain, Source: sourceURL(env), CacheDir: builders},
