@@ -6,8 +6,14 @@ BIN := $(CURDIR)/bin
 FERRY := $(BIN)/ferry
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 # Pinned tools are cached by version outside the checkout so that later runs reuse them.
-TOOLS ?= $(or $(FERRY_TOOLS_DIR),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/ferry/tools)
-TRIVY_VERSION := v0.74.0
+# internal/pinned says which version and where, for the Makefile, the CLI and the tests alike.
+ifndef TOOLS
+TOOLS := $(shell $(GO) run ./internal/pinned/toolsdir)
+endif
+ifeq ($(TOOLS),)
+$(error no tools folder: set FERRY_TOOLS_DIR or FERRY_CACHE_DIR)
+endif
+TRIVY_VERSION := $(shell cat internal/pinned/trivy.version)
 TRIVY := $(TOOLS)/trivy-$(TRIVY_VERSION)/trivy
 MKDB := $(TOOLS)/mkdb-$(shell cat tools/go.sum tools/mkdb/*.go | sha256sum | cut -c1-12)/mkdb
 

@@ -81,18 +81,18 @@ func benchEngine(b *testing.B, cfg *config.Config, cacheable bool) *pipeline.Eng
 		b.Fatal(err)
 	}
 	var impls []pipeline.Stage
-	for _, name := range config.AllStages {
+	for _, name := range config.AllStages() {
 		if cacheable {
 			impls = append(impls, cacheableNoop{noopStage{name}})
 		} else {
 			impls = append(impls, noopStage{name})
 		}
 	}
-	reg, err := pipeline.NewRegistry(impls...)
+	stages, err := pipeline.NewStageSet(impls...)
 	if err != nil {
 		b.Fatal(err)
 	}
-	return &pipeline.Engine{Config: cfg, Store: store, Stages: reg, Masker: mask.New(), Reporter: &discardReporter{},
+	return &pipeline.Engine{Config: cfg, Store: store, Stages: stages, Masker: mask.New(), Reporter: &discardReporter{},
 		Host: "bench", PID: 1}
 }
 

@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -23,13 +22,11 @@ import (
 
 // fakeStage records its calls and behaves as its function says.
 type fakeStage struct {
-	name      string
-	mu        sync.Mutex
-	calls     []string // "service/stage"
-	run       func(ctx context.Context, job *pipeline.Job) error
-	retryable bool
-	cacheable bool
-	verify    func(out pipeline.Outputs) error
+	name   string
+	mu     sync.Mutex
+	calls  []string // "service/stage"
+	run    func(ctx context.Context, job *pipeline.Job) error
+	verify func(out pipeline.Outputs) error
 }
 
 func (f *fakeStage) Name() string { return f.name }
@@ -50,10 +47,6 @@ func (f *fakeStage) Calls() []string {
 	defer f.mu.Unlock()
 	return append([]string(nil), f.calls...)
 }
-
-type retryableStage struct{ *fakeStage }
-
-func (r retryableStage) Retryable() bool { return true }
 
 type cacheableStage struct{ *fakeStage }
 
@@ -122,19 +115,6 @@ func (l *eventLog) Report(e pipeline.Event) {
 	l.events = append(l.events, e)
 }
 
-func (l *eventLog) finished() []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var out []string
-	for _, e := range l.events {
-		if e.Kind == pipeline.StageFinished {
-			out = append(out, fmt.Sprintf("%s/%s=%s", e.Service, e.Stage, e.Status))
-		}
-	}
-	slices.Sort(out)
-	return out
-}
-
 func newHarness(t *testing.T, cfgText string, wrap map[string]func(*fakeStage) pipeline.Stage) *harness {
 	t.Helper()
 	cfg := loadConfig(t, cfgText)
@@ -144,7 +124,7 @@ func newHarness(t *testing.T, cfgText string, wrap map[string]func(*fakeStage) p
 	}
 	h := &harness{cfg: cfg, store: store, stages: map[string]*fakeStage{}, events: &eventLog{}}
 	var impls []pipeline.Stage
-	for _, name := range config.AllStages {
+	for _, name := range config.AllStages() {
 		f := &fakeStage{name: name}
 		h.stages[name] = f
 		var s pipeline.Stage = f
@@ -153,11 +133,11 @@ func newHarness(t *testing.T, cfgText string, wrap map[string]func(*fakeStage) p
 		}
 		impls = append(impls, s)
 	}
-	reg, err := pipeline.NewRegistry(impls...)
+	stages, err := pipeline.NewStageSet(impls...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.engine = &pipeline.Engine{Config: cfg, Store: store, Stages: reg, Reporter: h.events,
+	h.engine = &pipeline.Engine{Config: cfg, Store: store, Stages: stages, Reporter: h.events,
 		RetryInterval: time.Millisecond, Host: "test", PID: os.Getpid()}
 	return h
 }
@@ -375,9 +355,6 @@ func TestCacheReusesResultsWithSameInputs(t *testing.T) {
 }
 
 func TestRetriesOnlyRetryableStages(t *testing.T) {
-	wrap := map[string]func(*fakeStage) pipeline.Stage{
-		"image": func(f *fakeStage) pipeline.Stage { return retryableStage{f} },
-	}
 	cases := []struct {
 		name      string
 		stage     string
@@ -392,7 +369,7 @@ func TestRetriesOnlyRetryableStages(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			h := newHarness(t, testConfig, wrap)
+			h := newHarness(t, testConfig, nil)
 			var n atomic.Int32
 			h.stages[tc.stage].run = func(ctx context.Context, job *pipeline.Job) error {
 				i := int(n.Add(1)) - 1

@@ -47,12 +47,6 @@ type Reporter interface {
 	Report(Event)
 }
 
-// ReporterFunc adapts a function to Reporter.
-type ReporterFunc func(Event)
-
-// Report calls f.
-func (f ReporterFunc) Report(e Event) { f(e) }
-
 // Reporters fans events out to several reporters, one event at a time, in order.
 type Reporters struct {
 	mu   sync.Mutex

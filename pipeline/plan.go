@@ -76,11 +76,12 @@ func (p *Plan) Service(name string) *ServicePlan {
 // NewPlan decides which services run which stages for the event. It is a pure function of the
 // config, the event and the changed paths, so the same inputs always give the same plan.
 func NewPlan(cfg *config.Config, ev triggers.Event, ch triggers.Changes) (*Plan, error) {
-	ix, err := triggers.NewIndex(cfg)
+	ix, err := triggers.NewIndex(triggerServices(cfg))
 	if err != nil {
 		return nil, err
 	}
-	sel, err := triggers.Select(cfg, ix, ev, ch)
+	rules := triggerRules(cfg)
+	sel, err := triggers.Select(rules, ix, ev, ch)
 	if err != nil {
 		return nil, err
 	}
@@ -89,7 +90,10 @@ func NewPlan(cfg *config.Config, ev triggers.Event, ch triggers.Changes) (*Plan,
 		return plan, nil
 	}
 	plan.Trigger = sel.Trigger.Name
-	stages := ExpandStages(cfg, sel.Trigger.Stages)
+	// Rules are made from cfg.Triggers one for one, so the selected rule's position is its
+	// trigger's.
+	trigger := cfg.Triggers[slices.IndexFunc(rules, func(r triggers.Rule) bool { return r.Name == sel.Trigger.Name })]
+	stages := ExpandStages(cfg, trigger.Stages)
 	for _, a := range sel.Services {
 		sp := ServicePlan{Name: a.Name, Pipeline: sel.Trigger.Name, Stages: stages, Reasons: a.Reasons}
 		if sel.Release != nil {
@@ -99,6 +103,30 @@ func NewPlan(cfg *config.Config, ev triggers.Event, ch triggers.Changes) (*Plan,
 		plan.Services = append(plan.Services, sp)
 	}
 	return plan, nil
+}
+
+// triggerServices is the config's services as triggers decides with them.
+func triggerServices(cfg *config.Config) []triggers.Service {
+	out := make([]triggers.Service, len(cfg.Services))
+	for i, s := range cfg.Services {
+		deps := make([]triggers.Dependency, len(s.DependsOn))
+		for j, d := range s.DependsOn {
+			deps[j] = triggers.Dependency{Service: d.Service, Folder: d.Folder}
+		}
+		out[i] = triggers.Service{Name: s.Name, Path: s.Path, DependsOn: deps,
+			Paths: triggers.Filter{Include: s.Paths.Include, Exclude: s.Paths.Exclude}}
+	}
+	return out
+}
+
+// triggerRules is the config's triggers as triggers matches them, in file order.
+func triggerRules(cfg *config.Config) []triggers.Rule {
+	out := make([]triggers.Rule, len(cfg.Triggers))
+	for i, t := range cfg.Triggers {
+		out[i] = triggers.Rule{Name: t.Name, Event: triggers.EventKind(t.Event), Release: t.Release,
+			Branches: triggers.Filter(t.Branches), Tags: triggers.Filter(t.Tags), Paths: triggers.Filter(t.Paths)}
+	}
+	return out
 }
 
 // ExpandStages turns a trigger's stage list into stage IDs. deploy becomes, for each

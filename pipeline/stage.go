@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"sort"
 
 	"github.com/ferry-ci/ferry/pipeline/config"
 )
@@ -45,21 +44,10 @@ type DryRunner interface {
 	DryRun(job *Job) string
 }
 
-// Retryable is implemented by stages whose failures can be transient (registry and cluster
-// calls). Only these get the configured retries.
-type Retryable interface {
-	Retryable() bool
-}
-
 // SkipError ends a stage as skipped with a reason; it is not a failure.
 type SkipError struct{ Reason string }
 
 func (e *SkipError) Error() string { return "skipped: " + e.Reason }
-
-// Skip returns an error that ends the stage as skipped.
-func Skip(format string, args ...any) error {
-	return &SkipError{Reason: fmt.Sprintf(format, args...)}
-}
 
 // WaitError ends a stage as waiting (an approval gate that is not passed yet).
 type WaitError struct{ Reason string }
@@ -102,18 +90,12 @@ type Job struct {
 	Force bool
 }
 
-// IdempotencyKey identifies this stage of this service in this run, for stages that mark what
-// they did (Helm release annotations, pushed tags) so a resumed run can see it.
-func (j *Job) IdempotencyKey() string {
-	return fmt.Sprintf("%s/%s/%s", j.Run.ID, j.Pipeline.Name, j.Stage)
-}
+// StageSet is the stages a build of Ferry has, by name.
+type StageSet map[string]Stage
 
-// Registry maps stage names to implementations.
-type Registry map[string]Stage
-
-// NewRegistry registers stages by their names; a duplicate name is a programming error.
-func NewRegistry(stages ...Stage) (Registry, error) {
-	r := Registry{}
+// NewStageSet collects stages by their names; a duplicate name is a programming error.
+func NewStageSet(stages ...Stage) (StageSet, error) {
+	r := StageSet{}
 	for _, s := range stages {
 		if _, dup := r[s.Name()]; dup {
 			return nil, fmt.Errorf("stage %s registered twice", s.Name())
@@ -121,14 +103,4 @@ func NewRegistry(stages ...Stage) (Registry, error) {
 		r[s.Name()] = s
 	}
 	return r, nil
-}
-
-// Names lists the registered stage names, sorted.
-func (r Registry) Names() []string {
-	names := make([]string, 0, len(r))
-	for n := range r {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
 }

@@ -2,12 +2,40 @@ package triggers
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
-	"github.com/ferry-ci/ferry/pipeline/config"
 	"github.com/ferry-ci/ferry/triggers/azure"
 )
+
+// Service is what deciding the affected services needs to know of one service: its folder,
+// its extra path filter entries and what it depends on.
+type Service struct {
+	Name string
+	// Path is the service's folder, relative to the repository root.
+	Path string
+	// Paths adds or removes paths with Azure Pipelines path filter semantics.
+	Paths     Filter
+	DependsOn []Dependency
+}
+
+// Filter is an include/exclude list of path, branch or tag patterns with Azure Pipelines
+// semantics.
+type Filter struct {
+	Include []string
+	Exclude []string
+}
+
+// Empty reports whether the filter has no entries.
+func (f Filter) Empty() bool { return len(f.Include) == 0 && len(f.Exclude) == 0 }
+
+// Dependency is one entry of a service's dependsOn: another service or a shared folder.
+type Dependency struct {
+	// Service is set when the entry names a service; Folder otherwise.
+	Service string
+	Folder  string
+}
 
 // entryKind says why a path filter entry belongs to a service.
 type entryKind int
@@ -40,20 +68,20 @@ type trieNode struct {
 // down a prefix trie of the services' folders instead of testing every path against every
 // pattern.
 type Index struct {
-	services []*config.Service
+	services []Service
 	root     trieNode
 	// dependents[i] lists the services that name service i in dependsOn.
 	dependents [][]int
 }
 
-// NewIndex builds the index for the config's services.
-func NewIndex(cfg *config.Config) (*Index, error) {
-	ix := &Index{services: cfg.Services, dependents: make([][]int, len(cfg.Services))}
+// NewIndex builds the index for the services, which keep their order in every answer.
+func NewIndex(services []Service) (*Index, error) {
+	ix := &Index{services: slices.Clone(services), dependents: make([][]int, len(services))}
 	pos := map[string]int{}
-	for i, s := range cfg.Services {
+	for i, s := range services {
 		pos[s.Name] = i
 	}
-	for i, s := range cfg.Services {
+	for i, s := range services {
 		add := func(kind entryKind, raw string) error {
 			p, err := azure.CompilePathPattern(raw)
 			if err != nil {
@@ -251,13 +279,27 @@ func dedupe(list []string) []string {
 	return out
 }
 
-// AllAffected marks every service affected, for events whose changes cannot be known.
-func AllAffected(cfg *config.Config, why string) []Affected {
-	out := make([]Affected, len(cfg.Services))
-	for i, s := range cfg.Services {
+// all marks every service affected, for events whose changes cannot be known.
+func (ix *Index) all(why string) []Affected {
+	out := make([]Affected, len(ix.services))
+	for i, s := range ix.services {
 		out[i] = Affected{Name: s.Name, Reasons: []string{"every service is affected: " + why}}
 	}
 	return out
+}
+
+// has reports whether a service of that name is indexed.
+func (ix *Index) has(name string) bool {
+	return slices.ContainsFunc(ix.services, func(s Service) bool { return s.Name == name })
+}
+
+// names lists the indexed services in order.
+func (ix *Index) names() []string {
+	names := make([]string, len(ix.services))
+	for i, s := range ix.services {
+		names[i] = s.Name
+	}
+	return names
 }
 
 // sortedUnique sorts paths and drops duplicates in place.

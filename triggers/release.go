@@ -17,9 +17,9 @@ type Release struct {
 	Branch string `json:"branch"`
 }
 
-// ImageTag is the version as an OCI tag: tags may not contain '+', so build metadata is joined
-// with '_' the same way Helm names chart tags.
-func (r Release) ImageTag() string { return strings.ReplaceAll(r.Version, "+", "_") }
+// ImageTag is a release version as an OCI tag: tags may not contain '+', so build metadata is
+// joined with '_' the same way Helm names chart tags.
+func ImageTag(version string) string { return strings.ReplaceAll(version, "+", "_") }
 
 // ParseReleaseBranch reads release/<service>/<semver> (the ref may be full or short). The version
 // must be a complete semantic version, with or without a leading v: release/delivery/v1.0.2 is

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/ferry-ci/ferry/pipeline/config"
 	"github.com/ferry-ci/ferry/triggers/azure"
 )
 
@@ -20,22 +19,36 @@ type Changes struct {
 	Reason string `json:"reason"`
 }
 
+// Rule is one trigger as far as deciding whether it matches goes: which event, which
+// branches or tags, which changed paths.
+type Rule struct {
+	Name  string
+	Event EventKind
+	// Release makes the rule select the one service named by a release/<service>/<semver>
+	// branch, whatever changed.
+	Release  bool
+	Branches Filter
+	Tags     Filter
+	Paths    Filter
+}
+
 // Selection is what an event triggers: the matching trigger and the services it runs for.
 type Selection struct {
 	// Trigger is nil when no trigger matches the event.
-	Trigger *config.Trigger
+	Trigger *Rule
 	// Reason says why the trigger matched, or why none did.
 	Reason   string
 	Release  *Release
 	Services []Affected
 }
 
-// Select finds the first trigger (in file order) that matches the event and the services it
-// runs for. Release triggers select the service named by the release branch whatever changed;
-// the others select the services affected by the changes.
-func Select(cfg *config.Config, ix *Index, ev Event, ch Changes) (Selection, error) {
+// Select finds the first rule (in the order given, the file's) that matches the event and the
+// services it runs for. Release rules select the service named by the release branch whatever
+// changed; the others select the services of the index that the changes affect.
+func Select(rules []Rule, ix *Index, ev Event, ch Changes) (Selection, error) {
 	var misses []string
-	for _, t := range cfg.Triggers {
+	for i := range rules {
+		t := &rules[i]
 		ok, why, err := triggerMatches(t, ev, ch)
 		if err != nil {
 			return Selection{}, fmt.Errorf("trigger %s: %w", t.Name, err)
@@ -50,8 +63,8 @@ func Select(cfg *config.Config, ix *Index, ev Event, ch Changes) (Selection, err
 			if err != nil {
 				return Selection{}, err
 			}
-			if cfg.Service(rel.Service) == nil {
-				return Selection{}, fmt.Errorf("release branch %q: unknown service %q (services: %v)", rel.Branch, rel.Service, cfg.ServiceNames())
+			if !ix.has(rel.Service) {
+				return Selection{}, fmt.Errorf("release branch %q: unknown service %q (services: %v)", rel.Branch, rel.Service, ix.names())
 			}
 			sel.Release = &rel
 			sel.Services = []Affected{{Name: rel.Service, Reasons: []string{
@@ -59,7 +72,7 @@ func Select(cfg *config.Config, ix *Index, ev Event, ch Changes) (Selection, err
 			return sel, nil
 		}
 		if ch.All {
-			sel.Services = AllAffected(cfg, ch.Reason)
+			sel.Services = ix.all(ch.Reason)
 		} else {
 			sel.Services = ix.Affected(ch.Paths)
 		}
@@ -75,8 +88,8 @@ func Select(cfg *config.Config, ix *Index, ev Event, ch Changes) (Selection, err
 // triggerMatches evaluates one trigger with Azure Pipelines semantics: the event kind, then the
 // branch filter (tag pushes: the tag filter, or branch entries written as refs/tags/...), then
 // the trigger's path filter on the changed paths.
-func triggerMatches(t *config.Trigger, ev Event, ch Changes) (bool, string, error) {
-	if string(ev.Kind) != t.Event {
+func triggerMatches(t *Rule, ev Event, ch Changes) (bool, string, error) {
+	if ev.Kind != t.Event {
 		return false, fmt.Sprintf("runs on %s events", t.Event), nil
 	}
 	ref := ev.FilterRef()

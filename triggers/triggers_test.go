@@ -8,49 +8,40 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/ferry-ci/ferry/pipeline/config"
 	"github.com/ferry-ci/ferry/triggers"
 )
 
-const monorepo = `
-version: 1
-registry: registry.example.com
-services:
-  delivery:
-    path: src/shipping/delivery
-    paths: {include: [charts/delivery, 'deploy/*/delivery.yaml'], exclude: [src/shipping/delivery/docs, src/shipping/delivery/**/*.md]}
-    dependsOn: [src/shipping/common, package]
-  package:
-    path: src/shipping/package
-    dependsOn: [libs/proto]
-  frontend:
-    path: src/web/frontend
-  gateway:
-    path: src/web/gateway
-    dependsOn: [frontend]
-triggers:
-  feature: {branches: {include: ['feature/*'], exclude: ['feature/experimental/*']}, stages: [build, test]}
-  docs: {branches: {include: ['docs/*']}, paths: {include: [docs], exclude: [docs/drafts]}, stages: [build]}
-  pr: {branches: {include: [main]}, stages: [build, test, image, scan]}
-  release: {branches: {include: ['release/*']}, stages: [build, test, image, scan, push]}
-  tags: {tags: {include: ['v*']}, stages: [build]}
-`
+// monorepo is a shop's services and triggers, as pipeline hands them over from ferry.yaml.
+var monorepo = []triggers.Service{
+	{Name: "delivery", Path: "src/shipping/delivery",
+		Paths: triggers.Filter{Include: []string{"charts/delivery", "deploy/*/delivery.yaml"},
+			Exclude: []string{"src/shipping/delivery/docs", "src/shipping/delivery/**/*.md"}},
+		DependsOn: []triggers.Dependency{{Folder: "src/shipping/common"}, {Service: "package"}}},
+	{Name: "package", Path: "src/shipping/package", DependsOn: []triggers.Dependency{{Folder: "libs/proto"}}},
+	{Name: "frontend", Path: "src/web/frontend"},
+	{Name: "gateway", Path: "src/web/gateway", DependsOn: []triggers.Dependency{{Service: "frontend"}}},
+}
 
-func loadConfig(t testing.TB, text string) *config.Config {
+var rules = []triggers.Rule{
+	{Name: "feature", Event: triggers.Push, Branches: triggers.Filter{Include: []string{"feature/*"}, Exclude: []string{"feature/experimental/*"}}},
+	{Name: "docs", Event: triggers.Push, Branches: triggers.Filter{Include: []string{"docs/*"}},
+		Paths: triggers.Filter{Include: []string{"docs"}, Exclude: []string{"docs/drafts"}}},
+	{Name: "pr", Event: triggers.PullRequest, Branches: triggers.Filter{Include: []string{"main"}}},
+	{Name: "release", Event: triggers.Push, Release: true, Branches: triggers.Filter{Include: []string{"release/*"}}},
+	{Name: "tags", Event: triggers.Push, Tags: triggers.Filter{Include: []string{"v*"}}},
+}
+
+func newIndex(t testing.TB, services []triggers.Service) *triggers.Index {
 	t.Helper()
-	cfg, err := config.Parse("ferry.yaml", "", []byte(text))
+	ix, err := triggers.NewIndex(services)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return cfg
+	return ix
 }
 
 func TestAffected(t *testing.T) {
-	cfg := loadConfig(t, monorepo)
-	ix, err := triggers.NewIndex(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ix := newIndex(t, monorepo)
 	cases := []struct {
 		name  string
 		paths []string
@@ -96,8 +87,7 @@ func TestAffected(t *testing.T) {
 }
 
 func TestAffectedKeepsConfigOrder(t *testing.T) {
-	cfg := loadConfig(t, monorepo)
-	ix, _ := triggers.NewIndex(cfg)
+	ix := newIndex(t, monorepo)
 	var names []string
 	for _, a := range ix.Affected([]string{"src/web/gateway/x", "src/shipping/delivery/x", "src/web/frontend/x"}) {
 		names = append(names, a.Name)
@@ -108,8 +98,7 @@ func TestAffectedKeepsConfigOrder(t *testing.T) {
 }
 
 func TestSelect(t *testing.T) {
-	cfg := loadConfig(t, monorepo)
-	ix, _ := triggers.NewIndex(cfg)
+	ix := newIndex(t, monorepo)
 	push := func(ref string) triggers.Event {
 		return triggers.Event{Kind: triggers.Push, Ref: ref, Source: "flags"}
 	}
@@ -144,7 +133,7 @@ func TestSelect(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			sel, err := triggers.Select(cfg, ix, tc.ev, triggers.Changes{Paths: tc.paths})
+			sel, err := triggers.Select(rules, ix, tc.ev, triggers.Changes{Paths: tc.paths})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -173,9 +162,8 @@ func TestSelect(t *testing.T) {
 }
 
 func TestSelectAllAffected(t *testing.T) {
-	cfg := loadConfig(t, monorepo)
-	ix, _ := triggers.NewIndex(cfg)
-	sel, err := triggers.Select(cfg, ix, triggers.Event{Kind: triggers.Push, Ref: "refs/heads/feature/x"},
+	ix := newIndex(t, monorepo)
+	sel, err := triggers.Select(rules, ix, triggers.Event{Kind: triggers.Push, Ref: "refs/heads/feature/x"},
 		triggers.Changes{All: true, Reason: "no merge-base with main"})
 	if err != nil {
 		t.Fatal(err)
@@ -186,8 +174,7 @@ func TestSelectAllAffected(t *testing.T) {
 }
 
 func TestReleaseBranchErrors(t *testing.T) {
-	cfg := loadConfig(t, monorepo)
-	ix, _ := triggers.NewIndex(cfg)
+	ix := newIndex(t, monorepo)
 	cases := map[string]string{
 		"refs/heads/release/delivery/1.0":    `version "1.0" is not a semantic version`,
 		"refs/heads/release/delivery/v1":     `version "v1" is not a semantic version`,
@@ -198,7 +185,7 @@ func TestReleaseBranchErrors(t *testing.T) {
 	}
 	for ref, want := range cases {
 		t.Run(ref, func(t *testing.T) {
-			_, err := triggers.Select(cfg, ix, triggers.Event{Kind: triggers.Push, Ref: ref}, triggers.Changes{})
+			_, err := triggers.Select(rules, ix, triggers.Event{Kind: triggers.Push, Ref: ref}, triggers.Changes{})
 			if err == nil || !strings.Contains(err.Error(), want) {
 				t.Errorf("err = %v, want %q", err, want)
 			}
@@ -217,8 +204,8 @@ func TestParseReleaseBranch(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", tc.ref, err)
 		}
-		if r.Service != tc.service || r.Version != tc.version || r.ImageTag() != tc.tag {
-			t.Errorf("%s = %+v tag %s", tc.ref, r, r.ImageTag())
+		if r.Service != tc.service || r.Version != tc.version || triggers.ImageTag(r.Version) != tc.tag {
+			t.Errorf("%s = %+v tag %s", tc.ref, r, triggers.ImageTag(r.Version))
 		}
 	}
 }
@@ -235,8 +222,8 @@ func FuzzParseReleaseBranch(f *testing.F) {
 		if r.Service == "" || strings.Contains(r.Service, "/") || r.Version == "" || strings.HasPrefix(r.Version, "v") {
 			t.Fatalf("%q parsed as %+v", ref, r)
 		}
-		if strings.Contains(r.ImageTag(), "+") {
-			t.Fatalf("tag %q has a +", r.ImageTag())
+		if tag := triggers.ImageTag(r.Version); strings.Contains(tag, "+") {
+			t.Fatalf("tag %q has a +", tag)
 		}
 		again, err := triggers.ParseReleaseBranch("release/" + r.Service + "/" + r.Version)
 		if err != nil || again.Version != r.Version {
@@ -322,21 +309,14 @@ func TestCleanPaths(t *testing.T) {
 // BenchmarkAffected matches 100k changed paths against 1000 services, half of them depending
 // on one of 100 shared folders (the issue's target: ≤ 25 ms).
 func BenchmarkAffected(b *testing.B) {
-	var cfg strings.Builder
-	cfg.WriteString("version: 1\nservices:\n")
-	for i := range 1000 {
-		fmt.Fprintf(&cfg, "  svc-%04d: {path: src/svc-%04d", i, i)
+	services := make([]triggers.Service, 1000)
+	for i := range services {
+		services[i] = triggers.Service{Name: fmt.Sprintf("svc-%04d", i), Path: fmt.Sprintf("src/svc-%04d", i)}
 		if i%2 == 0 {
-			fmt.Fprintf(&cfg, ", dependsOn: [libs/lib-%02d]", i%100)
+			services[i].DependsOn = []triggers.Dependency{{Folder: fmt.Sprintf("libs/lib-%02d", i%100)}}
 		}
-		cfg.WriteString("}\n")
 	}
-	cfg.WriteString("triggers:\n  feature: {branches: {include: ['*']}, stages: [build]}\n")
-	c := loadConfig(b, cfg.String())
-	ix, err := triggers.NewIndex(c)
-	if err != nil {
-		b.Fatal(err)
-	}
+	ix := newIndex(b, services)
 	paths := make([]string, 0, 100_000)
 	for i := range 100_000 {
 		switch i % 10 {

@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/ferry-ci/ferry/internal/pinned"
 	"github.com/ferry-ci/ferry/internal/testenv"
 	"github.com/ferry-ci/ferry/pipeline"
 )
@@ -89,7 +90,7 @@ func TestExamplePullRequestPipeline(t *testing.T) {
 		if img == nil || !strings.HasPrefix(img.Digest, "sha256:") || img.Builder != "native" {
 			t.Errorf("%s image = %+v", svc, img)
 		}
-		if scan == nil || !scan.Passed || scan.Scanner != "trivy 0.74.0" {
+		if scan == nil || !scan.Passed || scan.Scanner != "trivy "+strings.TrimPrefix(pinned.TrivyVersion(), "v") {
 			t.Errorf("%s scan = %+v", svc, scan)
 		}
 	}

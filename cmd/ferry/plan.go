@@ -129,7 +129,7 @@ and count is 0: guard the matrix job with a condition on count.`,
   git diff --name-only main... | ferry plan --ref feature/x --changed-from -`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := oneOfFlag("output", output, report.PlanFormats); err != nil {
+			if err := oneOfFlag("output", output, report.PlanFormats()); err != nil {
 				return err
 			}
 			opts, err := a.planOptions(&f)

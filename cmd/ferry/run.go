@@ -144,13 +144,13 @@ func (a *app) setupEngine(ctx context.Context, ws workspaceFlags, rf renderFlags
 	if err != nil {
 		return nil, err
 	}
-	reg, err := stageRegistry(a.env, rf.stages)
+	stages, err := stageSet(a.env, rf.stages)
 	if err != nil {
 		return nil, err
 	}
 	host, _ := os.Hostname()
 	eng := &pipeline.Engine{
-		Config: cfg, Store: store, Stages: reg, Masker: masker,
+		Config: cfg, Store: store, Stages: stages, Masker: masker,
 		Reporter: pipeline.NewReporters(rend),
 		Sources:  newSources(cfg),
 		Environ:  os.Environ(),

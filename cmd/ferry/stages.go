@@ -3,6 +3,7 @@ package main
 import (
 	"path/filepath"
 
+	"github.com/ferry-ci/ferry/internal/pinned"
 	"github.com/ferry-ci/ferry/pipeline"
 	"github.com/ferry-ci/ferry/stages/approve"
 	"github.com/ferry-ci/ferry/stages/command"
@@ -18,19 +19,19 @@ type stageFlags struct {
 	scanDir   string
 }
 
-// stageRegistry wires the stage implementations this build of Ferry has. Chart and deploy
+// stageSet wires the stage implementations this build of Ferry has. Chart and deploy
 // (Helm) are not in it yet: a plan that needs them stops before anything runs.
-func stageRegistry(env func(string) string, f stageFlags) (pipeline.Registry, error) {
+func stageSet(env func(string) string, f stageFlags) (pipeline.StageSet, error) {
 	keychain := push.Keychain(env)
 	builders := ""
-	if root := cacheRoot(env); root != "" {
+	if root := pinned.CacheDir(env); root != "" {
 		builders = filepath.Join(root, "builders")
 	}
-	return pipeline.NewRegistry(
+	return pipeline.NewStageSet(
 		command.Build(),
 		command.Test(),
 		&image.Stage{Keychain: keychain, Source: sourceURL(env), CacheDir: builders},
-		&scan.Stage{ReportDir: f.scanDir, ToolsDir: toolsDir(env)},
+		&scan.Stage{ReportDir: f.scanDir, ToolsDir: pinned.ToolsDir(env)},
 		&push.Stage{Keychain: keychain, PlainHTTP: f.plainHTTP},
 		approve.Stage{},
 		&promote.Stage{Keychain: keychain},
@@ -48,15 +49,4 @@ func sourceURL(env func(string) string) string {
 		return server + "/" + repo
 	}
 	return env("BUILD_REPOSITORY_URI")
-}
-
-// toolsDir is where `make tools` caches pinned tools (trivy).
-func toolsDir(env func(string) string) string {
-	if d := env("FERRY_TOOLS_DIR"); d != "" {
-		return d
-	}
-	if root := cacheRoot(env); root != "" {
-		return filepath.Join(root, "tools")
-	}
-	return ""
 }

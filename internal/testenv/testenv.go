@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ferry-ci/ferry/internal/pinned"
 )
 
 // InCI reports whether the tests run in CI, where every real component must be present.
@@ -161,35 +163,30 @@ func waitHTTP(ctx context.Context, url string, exited <-chan error) error {
 	}
 }
 
-// ToolsDir is where `make tools` caches pinned tool binaries by version, outside the checkout
-// so that CI runs on the same machine reuse them: $FERRY_TOOLS_DIR, else ~/.cache/ferry/tools.
+// ToolsDir is where `make tools` caches pinned tool binaries by version (pinned.ToolsDir),
+// or a temporary folder when no cache folder is known.
 func ToolsDir() string {
-	if d := os.Getenv("FERRY_TOOLS_DIR"); d != "" {
+	if d := pinned.ToolsDir(os.Getenv); d != "" {
 		return d
-	}
-	if d, err := os.UserCacheDir(); err == nil {
-		return filepath.Join(d, "ferry", "tools")
 	}
 	return filepath.Join(os.TempDir(), "ferry-tools")
 }
-
-// TrivyVersion is the Trivy CLI version Ferry pins and tests against.
-const TrivyVersion = "v0.74.0"
 
 // Trivy returns the path of the pinned Trivy CLI: $FERRY_TRIVY, trivy on PATH, or the copy
 // `make tools` built into ToolsDir.
 func Trivy(t testing.TB) string {
 	t.Helper()
-	p, ok := LookBinary("FERRY_TRIVY", "trivy", filepath.Join(ToolsDir(), "trivy-"+TrivyVersion))
+	version := pinned.TrivyVersion()
+	p, ok := LookBinary("FERRY_TRIVY", "trivy", filepath.Dir(pinned.TrivyPath(ToolsDir())))
 	if !ok {
-		Missing(t, "trivy %s not found (run make tools)", TrivyVersion)
+		Missing(t, "trivy %s not found (run make tools)", version)
 	}
 	out, err := exec.Command(p, "--version").CombinedOutput()
 	if err != nil {
 		t.Fatalf("%s --version: %v\n%s", p, err, out)
 	}
-	if !strings.Contains(string(out), strings.TrimPrefix(TrivyVersion, "v")) {
-		t.Logf("warning: %s is not the pinned %s: %s", p, TrivyVersion, out)
+	if !strings.Contains(string(out), strings.TrimPrefix(version, "v")) {
+		t.Logf("warning: %s is not the pinned %s: %s", p, version, out)
 	}
 	return p
 }

@@ -4,6 +4,7 @@ package config
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -121,8 +122,8 @@ type Image struct {
 	Args     map[string]string `json:"args,omitempty"`
 }
 
-// Builders lists the accepted image.builder values.
-var Builders = []string{"auto", "native", "buildah", "docker", "podman"}
+// builders are the accepted image.builder values.
+var builders = []string{"auto", "native", "buildah", "docker", "podman"}
 
 // Trigger maps a git event to a pipeline: which branches, which paths, which stages.
 type Trigger struct {
@@ -204,17 +205,26 @@ const (
 	StagePromote = "promote"
 )
 
-// TriggerStages are the stages a trigger may list, in pipeline order. Approve is never listed:
+// triggerStages are the stages a trigger may list, in pipeline order. Approve is never listed:
 // it guards an environment that has an approval. promote without deploy promotes the pushed
 // image through the environments (with their approvals) without deploying; deploy adds
 // approve, promote and deploy per environment.
-var TriggerStages = []string{StageBuild, StageTest, StageImage, StageScan, StagePush, StagePromote, StageChart, StageDeploy}
+var triggerStages = []string{StageBuild, StageTest, StageImage, StageScan, StagePush, StagePromote, StageChart, StageDeploy}
 
-// RetryableStages are the stages whose failures can be transient (registry and cluster calls).
-var RetryableStages = []string{StageImage, StageScan, StagePush, StageChart, StageDeploy, StagePromote}
+// retryableStages are the stages whose failures can be transient, so that stages.<name>.retries
+// may retry them: image (base image pulls), scan (the scanner's DB download, the registry),
+// push and promote (registry calls), chart and deploy (registry and cluster calls). A failure
+// retrying cannot fix (a policy verdict, a moved release tag) is permanent in any stage.
+var retryableStages = []string{StageImage, StageScan, StagePush, StageChart, StageDeploy, StagePromote}
 
-// AllStages are every stage kind, including the per-environment ones.
-var AllStages = []string{StageBuild, StageTest, StageImage, StageScan, StagePush, StageChart, StageDeploy, StageApprove, StagePromote}
+// AllStages returns every stage kind, including the per-environment ones.
+func AllStages() []string {
+	return []string{StageBuild, StageTest, StageImage, StageScan, StagePush, StageChart, StageDeploy, StageApprove, StagePromote}
+}
+
+// Retryable reports whether a stage kind's failures can be transient: only these get the
+// configured retries.
+func Retryable(stage string) bool { return slices.Contains(retryableStages, stage) }
 
 // Service returns the service with that name, or nil.
 func (c *Config) Service(name string) *Service {

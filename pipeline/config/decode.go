@@ -2,7 +2,6 @@ package config
 
 import (
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -265,13 +264,4 @@ func (d *decoder) oneOf(n *yaml.Node, path, v string, allowed []string) bool {
 	}
 	d.errorf(n, path, "invalid value %q (expected one of: %s)", v, strings.Join(allowed, ", "))
 	return false
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -328,7 +328,7 @@ func (l *loader) image(n *yaml.Node, p string) *Image {
 		{"dockerfile", func(fp string, v *yaml.Node) { img.Dockerfile = rel(v, fp) }},
 		{"context", func(fp string, v *yaml.Node) { img.Context = rel(v, fp) }},
 		{"builder", func(fp string, v *yaml.Node) {
-			if s := l.str(v, fp); l.oneOf(v, fp, s, Builders) {
+			if s := l.str(v, fp); l.oneOf(v, fp, s, builders) {
 				img.Builder = s
 			}
 		}},
@@ -456,7 +456,7 @@ func (l *loader) approval(n *yaml.Node, p string) *Approval {
 func (l *loader) stageOptions(n *yaml.Node, p string) {
 	l.cfg.Stages = map[string]*StageOptions{}
 	var fields []field
-	for _, name := range AllStages {
+	for _, name := range AllStages() {
 		fields = append(fields, field{name, func(fp string, v *yaml.Node) {
 			o := &StageOptions{}
 			var retriesNode *yaml.Node
@@ -468,8 +468,8 @@ func (l *loader) stageOptions(n *yaml.Node, p string) {
 				switch {
 				case o.Retries < 0 || o.Retries > 10:
 					l.errorf(retriesNode, join(fp, "retries"), "must be between 0 and 10")
-				case o.Retries > 0 && !contains(RetryableStages, name):
-					l.errorf(retriesNode, join(fp, "retries"), "%s is not retryable (retryable stages: %s)", name, strings.Join(RetryableStages, ", "))
+				case o.Retries > 0 && !Retryable(name):
+					l.errorf(retriesNode, join(fp, "retries"), "%s is not retryable (retryable stages: %s)", name, strings.Join(retryableStages, ", "))
 					o.Retries = 0
 				}
 			}
@@ -479,15 +479,15 @@ func (l *loader) stageOptions(n *yaml.Node, p string) {
 	l.mapping(n, p, fields)
 }
 
-// Severities are the vulnerability severities, lowest first.
-var Severities = []string{"UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL"}
+// severities are the vulnerability severities, lowest first.
+var severities = []string{"UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL"}
 
 func (l *loader) scanPolicy(n *yaml.Node, p string) ScanPolicy {
 	sp := ScanPolicy{}
 	sp.set = l.mapping(n, p, []field{
 		{"failOn", func(fp string, v *yaml.Node) {
 			s := strings.ToUpper(l.str(v, fp))
-			if l.oneOf(v, fp, s, Severities) {
+			if l.oneOf(v, fp, s, severities) {
 				sp.FailOn = s
 			}
 		}},
@@ -628,19 +628,19 @@ func (l *loader) checkTriggerStages() {
 		last := -1
 		for i, s := range t.Stages {
 			p := fmt.Sprintf("%s[%d]", base, i)
-			idx := indexOf(TriggerStages, s)
+			idx := indexOf(triggerStages, s)
 			switch {
 			case s == StageApprove:
 				l.errorf(nodes[i], p, "approve is not listed: promote and deploy add it for environments with an approval")
 				continue
 			case idx < 0:
-				l.errorf(nodes[i], p, "unknown stage %q (expected one of: %s)", s, strings.Join(TriggerStages, ", "))
+				l.errorf(nodes[i], p, "unknown stage %q (expected one of: %s)", s, strings.Join(triggerStages, ", "))
 				continue
 			case contains(valid, s):
 				l.errorf(nodes[i], p, "duplicate stage %q", s)
 				continue
 			case idx < last:
-				l.errorf(nodes[i], p, "stage %q must come before %q (order: %s)", s, TriggerStages[last], strings.Join(TriggerStages, ", "))
+				l.errorf(nodes[i], p, "stage %q must come before %q (order: %s)", s, triggerStages[last], strings.Join(triggerStages, ", "))
 			}
 			last = max(last, idx)
 			valid = append(valid, s)

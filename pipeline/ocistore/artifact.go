@@ -18,6 +18,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/google/renameio/v2"
 
+	"github.com/ferry-ci/ferry/internal/ocierr"
 	"github.com/ferry-ci/ferry/pipeline"
 )
 
@@ -141,7 +142,7 @@ func (s *Store) push(ctx context.Context, rs *runState) error {
 	tag := s.tag(rs.id)
 	head, err := s.puller.Head(ctx, tag)
 	switch {
-	case err != nil && !isNotFound(err):
+	case err != nil && !ocierr.NotFound(err):
 		return fail(err)
 	case err != nil && !isZero(rs.digest):
 		return fail(fmt.Errorf("%w: the run is no longer in the registry", ErrConflict))
@@ -294,7 +295,7 @@ func (s *Store) fetchRun(ctx context.Context, id string) (*artifact, error) {
 func (s *Store) pull(ctx context.Context, rs *runState) error {
 	a, err := s.fetchRun(ctx, rs.id)
 	if err != nil {
-		if isNotFound(err) {
+		if ocierr.NotFound(err) {
 			return fmt.Errorf("run %s in %s: %w", rs.id, s.ref, pipeline.ErrRunNotFound)
 		}
 		return fmt.Errorf("pull run %s from %s: %w", rs.id, s.ref, err)

@@ -11,6 +11,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
+	"github.com/ferry-ci/ferry/internal/ocierr"
 	"github.com/ferry-ci/ferry/pipeline"
 )
 
@@ -51,7 +52,7 @@ func (s *Store) LookupCache(ctx context.Context, stage, digest string) (*pipelin
 	}
 	d, err := s.puller.Get(ctx, s.repo.Tag(tag))
 	if err != nil {
-		if isNotFound(err) {
+		if ocierr.NotFound(err) {
 			return nil, pipeline.ErrCacheMiss
 		}
 		return nil, fmt.Errorf("look up cache %s in %s: %w", tag, s.ref, err)

@@ -90,11 +90,11 @@ func newMachine(t *testing.T, ref, host string, cfg *config.Config) *machine {
 	t.Helper()
 	m := &machine{store: newStore(t, ref)}
 	m.build = &buildStage{store: m.store}
-	reg, err := pipeline.NewRegistry(m.build, approveStage{}, deployStage{})
+	stages, err := pipeline.NewStageSet(m.build, approveStage{}, deployStage{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	m.engine = &pipeline.Engine{Config: cfg, Store: m.store, Stages: reg, Host: host, PID: 4242}
+	m.engine = &pipeline.Engine{Config: cfg, Store: m.store, Stages: stages, Host: host, PID: 4242}
 	return m
 }
 

@@ -70,8 +70,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
+	"github.com/ferry-ci/ferry/internal/ocierr"
 	"github.com/ferry-ci/ferry/pipeline"
 )
 
@@ -284,7 +284,7 @@ func (s *Store) Create(ctx context.Context, run *pipeline.Run) error {
 	// Check before touching the working copy, which may hold that run.
 	if _, err := s.puller.Head(ctx, s.tag(run.ID)); err == nil {
 		return exists
-	} else if !isNotFound(err) {
+	} else if !ocierr.NotFound(err) {
 		return fmt.Errorf("create run %s in %s: %w", run.ID, s.ref, err)
 	}
 	if err := s.local.Create(ctx, run); err != nil {
@@ -373,7 +373,7 @@ func (s *Store) Load(ctx context.Context, runID string) (*pipeline.Run, error) {
 	defer rs.mu.Unlock()
 	desc, err := s.puller.Head(ctx, s.tag(runID))
 	if err != nil {
-		if isNotFound(err) {
+		if ocierr.NotFound(err) {
 			return nil, fmt.Errorf("run %s in %s: %w", runID, s.ref, pipeline.ErrRunNotFound)
 		}
 		return nil, fmt.Errorf("load run %s from %s: %w", runID, s.ref, err)
@@ -420,7 +420,7 @@ func (s *Store) Sync(ctx context.Context, runID string) error {
 func (s *Store) List(ctx context.Context) ([]*pipeline.Run, error) {
 	tags, err := s.puller.List(ctx, s.repo)
 	if err != nil {
-		if isNotFound(err) {
+		if ocierr.NotFound(err) {
 			return nil, nil // nothing pushed yet
 		}
 		return nil, fmt.Errorf("list runs in %s: %w", s.ref, err)
@@ -467,7 +467,7 @@ func (s *Store) List(ctx context.Context) ([]*pipeline.Run, error) {
 func (s *Store) readRun(ctx context.Context, id string) (*pipeline.Run, error) {
 	a, err := s.fetchRun(ctx, id)
 	if err != nil {
-		if isNotFound(err) || errors.Is(err, errNotRun) {
+		if ocierr.NotFound(err) || errors.Is(err, errNotRun) {
 			return nil, nil
 		}
 		return nil, err
@@ -495,7 +495,7 @@ func (s *Store) OpenLog(ctx context.Context, runID, rel string) (io.ReadCloser, 
 	}
 	d, err := s.puller.Get(ctx, s.tag(runID))
 	if err != nil {
-		if isNotFound(err) {
+		if ocierr.NotFound(err) {
 			return nil, fmt.Errorf("open log %s of run %s in %s: %w", rel, runID, s.ref, pipeline.ErrRunNotFound)
 		}
 		return nil, fmt.Errorf("open log %s of run %s in %s: %w", rel, runID, s.ref, err)
@@ -540,9 +540,3 @@ func decodeRun(id string, runJSON, journal []byte) (*pipeline.Run, error) {
 }
 
 func isZero(h v1.Hash) bool { return h == v1.Hash{} }
-
-// isNotFound reports a registry's 404 (unknown tag, manifest or repository).
-func isNotFound(err error) bool {
-	var te *transport.Error
-	return errors.As(err, &te) && te.StatusCode == http.StatusNotFound
-}

@@ -16,8 +16,8 @@ import (
 	"github.com/ferry-ci/ferry/triggers"
 )
 
-// PlanFormats are the accepted values of ferry plan --output.
-var PlanFormats = []string{"text", "json", "github-matrix", "azure-matrix"}
+// PlanFormats returns the accepted values of ferry plan --output.
+func PlanFormats() []string { return []string{"text", "json", "github-matrix", "azure-matrix"} }
 
 // WritePlan renders a plan in one of PlanFormats.
 func WritePlan(w io.Writer, p *pipeline.Plan, format string) error {
@@ -31,7 +31,7 @@ func WritePlan(w io.Writer, p *pipeline.Plan, format string) error {
 	case "azure-matrix":
 		return writeJSON(w, AzureMatrix(p))
 	}
-	return fmt.Errorf("unknown output format %q (expected one of: %s)", format, strings.Join(PlanFormats, ", "))
+	return fmt.Errorf("unknown output format %q (expected one of: %s)", format, strings.Join(PlanFormats(), ", "))
 }
 
 func writeJSON(w io.Writer, v any) error {

@@ -18,9 +18,9 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/ferry-ci/ferry/internal/ocilayout"
 )
 
 // findExternal returns the first external builder that works here.
@@ -124,7 +124,7 @@ func (b *build) external(ctx context.Context, builder string, res *Result) error
 		}
 	}
 
-	img, _, err := readLayout(layoutDir, &b.platform)
+	img, err := ocilayout.ReadPlatform(layoutDir, &b.platform)
 	if err != nil {
 		return fmt.Errorf("build %s: %w", b.df.name, err)
 	}
@@ -146,11 +146,10 @@ func (b *build) external(ctx context.Context, builder string, res *Result) error
 	}
 	if final := b.finalBase(); final != "" {
 		if ref, err := name.ParseReference(final); err == nil {
-			img = &mountable{Image: img, ref: ref}
+			img = ocilayout.Mountable(img, ref)
 		}
 	}
 	res.Image = img
-	res.BaseImages = b.resolveBases(ctx, bases)
 	b.warnUnusedArgs()
 	return nil
 }
@@ -184,25 +183,6 @@ func (b *build) finalBase() string {
 		}
 		i = j
 	}
-}
-
-// resolveBases pins the base references to the digests they point at now.
-func (b *build) resolveBases(ctx context.Context, bases []string) []string {
-	var out []string
-	for _, ref := range bases {
-		r, err := name.ParseReference(ref)
-		if err == nil {
-			var d *v1.Descriptor
-			if d, err = remote.Head(r, append(slices.Clone(b.opt.Remote), remote.WithContext(ctx))...); err == nil {
-				out = append(out, r.Context().Digest(d.Digest.String()).String())
-				continue
-			}
-		}
-		fmt.Fprintf(b.log, "warning: cannot resolve base image %s to a digest: %v\n", ref, err)
-		out = append(out, ref)
-	}
-	slices.Sort(out)
-	return out
 }
 
 // registriesConf writes a registries.conf marking the base images' plain-HTTP registries

@@ -7,8 +7,8 @@
 // (RUN and friends) Build hands the Dockerfile to an external builder — buildah, docker buildx
 // or podman — and loads its OCI output, so that what comes out is a v1.Image either way.
 //
-// WriteLayout and ReadLayout store the result as an OCI image layout directory, which the
-// scan and push stages read.
+// The stage keeps the result as an OCI image layout (internal/ocilayout), which the scan and
+// push stages read.
 package image
 
 import (
@@ -64,16 +64,15 @@ type Options struct {
 
 // Result is a built image.
 type Result struct {
-	Image      v1.Image
-	Digest     v1.Hash
-	Builder    string   // the builder that ran: native, buildah, docker or podman
-	BaseImages []string // registry images the build used (FROM, COPY --from), as repo@sha256:…
+	Image   v1.Image
+	Digest  v1.Hash
+	Builder string // the builder that ran: native, buildah, docker or podman
 
 	workDir string
 }
 
 // Close removes the temporary files the image is read from; the Image is unusable after it.
-// Write it somewhere first (WriteLayout, push).
+// Write it somewhere first (ocilayout.Write, push).
 func (r *Result) Close() error {
 	if r == nil || r.workDir == "" {
 		return nil

@@ -65,12 +65,6 @@ func (b *build) native(ctx context.Context, res *Result) error {
 		nb.stages[i] = st
 	}
 	res.Image = nb.stages[b.target].img
-	for _, p := range nb.pulled {
-		if !slices.Contains(res.BaseImages, p.resolved) {
-			res.BaseImages = append(res.BaseImages, p.resolved)
-		}
-	}
-	slices.Sort(res.BaseImages)
 	b.warnUnusedArgs()
 	return nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/ferry-ci/ferry/internal/ocilayout"
 	"github.com/ferry-ci/ferry/pipeline"
 	"github.com/ferry-ci/ferry/pipeline/config"
 )
@@ -35,15 +36,11 @@ var (
 	_ pipeline.Skipper   = (*Stage)(nil)
 	_ pipeline.Cacheable = (*Stage)(nil)
 	_ pipeline.Verifier  = (*Stage)(nil)
-	_ pipeline.Retryable = (*Stage)(nil)
 	_ pipeline.DryRunner = (*Stage)(nil)
 )
 
 // Name is image.
 func (s *Stage) Name() string { return config.StageImage }
-
-// Retryable: base image pulls can fail for a moment.
-func (s *Stage) Retryable() bool { return true }
 
 // Skip skips services without an image section.
 func (s *Stage) Skip(job *pipeline.Job) (string, bool) {
@@ -103,7 +100,7 @@ func (s *Stage) Run(ctx context.Context, job *pipeline.Job) error {
 		return err
 	}
 	ref := fmt.Sprintf("%s:%s", job.Pipeline.Name, version)
-	if err := WriteLayout(dir, res.Image, ref); err != nil {
+	if err := ocilayout.Write(dir, res.Image, ref); err != nil {
 		return err
 	}
 	job.Outputs.Image = &pipeline.ImageOutput{Digest: res.Digest.String(), Layout: dir, Builder: res.Builder}
@@ -130,7 +127,7 @@ func (s *Stage) Verify(ctx context.Context, job *pipeline.Job, out pipeline.Outp
 	if out.Image == nil {
 		return errors.New("no image recorded")
 	}
-	img, err := ReadLayout(out.Image.Layout)
+	img, err := ocilayout.Read(out.Image.Layout)
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/v1/random"
 
+	"github.com/ferry-ci/ferry/internal/ocilayout"
 	"github.com/ferry-ci/ferry/pipeline"
 )
 
@@ -61,7 +62,7 @@ func TestVerifyChecksTheLayout(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := filepath.Join(t.TempDir(), "layout")
-	if err := WriteLayout(dir, img, "a:1"); err != nil {
+	if err := ocilayout.Write(dir, img, "a:1"); err != nil {
 		t.Fatal(err)
 	}
 	d, _ := img.Digest()

@@ -7,16 +7,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
-	"strings"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
+	"github.com/ferry-ci/ferry/internal/ocierr"
 	"github.com/ferry-ci/ferry/pipeline"
 	"github.com/ferry-ci/ferry/pipeline/config"
+	"github.com/ferry-ci/ferry/triggers"
 )
 
 // Stage is the promote stage.
@@ -28,21 +27,17 @@ type Stage struct {
 
 var (
 	_ pipeline.Stage     = (*Stage)(nil)
-	_ pipeline.Retryable = (*Stage)(nil)
 	_ pipeline.DryRunner = (*Stage)(nil)
 )
 
 // Name is promote.
 func (s *Stage) Name() string { return config.StagePromote }
 
-// Retryable: registry calls fail for a moment.
-func (s *Stage) Retryable() bool { return true }
-
 // Destination is where a service's image is promoted for an environment.
 func Destination(cfg *config.Config, env *config.Environment, service, version, commit string) string {
 	tag := commit
 	if version != "" {
-		tag = strings.ReplaceAll(version, "+", "_")
+		tag = triggers.ImageTag(version)
 	}
 	return fmt.Sprintf("%s/%s/%s:%s", cfg.Registry, env.RegistryNamespace, service, tag)
 }
@@ -90,7 +85,7 @@ func (s *Stage) Run(ctx context.Context, job *pipeline.Job) error {
 				dst, desc.Digest, src.DigestStr()))
 		}
 		fmt.Fprintf(job.Log, "moving %s from %s (--force)\n", dst, desc.Digest)
-	} else if !isNotFound(err) {
+	} else if !ocierr.NotFound(err) {
 		return fmt.Errorf("check %s: %w", dst, err)
 	}
 	desc, err := remote.Get(src, opts...)
@@ -112,9 +107,4 @@ func (s *Stage) Run(ctx context.Context, job *pipeline.Job) error {
 	fmt.Fprintf(job.Log, "promoted %s to %s\n", src, dst)
 	job.Outputs.Promote = out
 	return nil
-}
-
-func isNotFound(err error) bool {
-	var terr *transport.Error
-	return errors.As(err, &terr) && terr.StatusCode == http.StatusNotFound
 }

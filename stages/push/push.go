@@ -25,7 +25,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+
+	"github.com/ferry-ci/ferry/internal/ocierr"
 )
 
 // RetryPolicy is the exponential backoff for transient failures (408, 429, 5xx, connection
@@ -231,8 +232,7 @@ func (p *Pusher) Push(ctx context.Context, img v1.Image, repo string, tags Tags,
 // head returns the digest ref points at, or nil when the registry has nothing there.
 func (p *Pusher) head(ctx context.Context, ref name.Reference) (*v1.Hash, error) {
 	desc, err := p.puller.Head(ctx, ref)
-	var terr *transport.Error
-	if errors.As(err, &terr) && terr.StatusCode == http.StatusNotFound {
+	if ocierr.NotFound(err) {
 		return nil, nil
 	}
 	if err != nil {

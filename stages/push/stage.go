@@ -9,9 +9,10 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/authn"
 
+	"github.com/ferry-ci/ferry/internal/ocilayout"
 	"github.com/ferry-ci/ferry/pipeline"
 	"github.com/ferry-ci/ferry/pipeline/config"
-	"github.com/ferry-ci/ferry/stages/image"
+	"github.com/ferry-ci/ferry/triggers"
 )
 
 // Stage is the push stage: it pushes the image the image stage built to
@@ -25,15 +26,11 @@ type Stage struct {
 var (
 	_ pipeline.Stage     = (*Stage)(nil)
 	_ pipeline.Skipper   = (*Stage)(nil)
-	_ pipeline.Retryable = (*Stage)(nil)
 	_ pipeline.DryRunner = (*Stage)(nil)
 )
 
 // Name is push.
 func (s *Stage) Name() string { return config.StagePush }
-
-// Retryable: registry calls fail for a moment; a moved release tag is permanent.
-func (s *Stage) Retryable() bool { return true }
 
 // Skip skips services without an image.
 func (s *Stage) Skip(job *pipeline.Job) (string, bool) {
@@ -44,12 +41,12 @@ func (s *Stage) Skip(job *pipeline.Job) (string, bool) {
 }
 
 // Target is where a service's image goes: the repository and its tags. For releases the
-// version, with '+' written as '_' (tags cannot hold '+'), is an immutable tag; the commit is a
-// moving tag: the latest image built from it.
+// version, as triggers.ImageTag writes it, is an immutable tag; the commit is a moving tag:
+// the latest image built from it.
 func Target(cfg *config.Config, service, version, commit string) (repo string, tags Tags) {
 	repo = cfg.Registry + "/" + service
 	if version != "" {
-		tags.Immutable = append(tags.Immutable, strings.ReplaceAll(version, "+", "_"))
+		tags.Immutable = append(tags.Immutable, triggers.ImageTag(version))
 	}
 	if commit != "" {
 		tags.Moving = append(tags.Moving, commit)
@@ -74,7 +71,7 @@ func (s *Stage) Run(ctx context.Context, job *pipeline.Job) error {
 	if job.Config.Registry == "" {
 		return pipeline.Permanent(errors.New("no registry in ferry.yaml"))
 	}
-	img, err := image.ReadLayout(out.Image.Layout)
+	img, err := ocilayout.Read(out.Image.Layout)
 	if err != nil {
 		return pipeline.Permanent(fmt.Errorf("read the built image: %w", err))
 	}

@@ -10,20 +10,18 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/ferry-ci/ferry/internal/pinned"
 	"github.com/ferry-ci/ferry/pipeline"
 	"github.com/ferry-ci/ferry/pipeline/config"
 )
-
-// TrivyVersion is the Trivy CLI version Ferry pins; `make tools` builds it.
-const TrivyVersion = "v0.74.0"
 
 // Stage is the scan stage: it scans the image the image stage built and applies the
 // service's policy from ferry.yaml.
 type Stage struct {
 	// ReportDir, when set, receives <service>.trivy.json and <service>.sarif of every scan.
 	ReportDir string
-	// ToolsDir is where `make tools` puts the pinned trivy (trivy-v0.74.0/trivy); used when
-	// the config names no path and trivy is not on PATH.
+	// ToolsDir is where `make tools` puts the pinned trivy (pinned.TrivyPath); used when the
+	// config names no path and trivy is not on PATH.
 	ToolsDir string
 	// Now is the clock that ignore expiries are checked against.
 	Now func() time.Time
@@ -33,16 +31,11 @@ var (
 	_ pipeline.Stage     = (*Stage)(nil)
 	_ pipeline.Skipper   = (*Stage)(nil)
 	_ pipeline.Cacheable = (*Stage)(nil)
-	_ pipeline.Retryable = (*Stage)(nil)
 	_ pipeline.DryRunner = (*Stage)(nil)
 )
 
 // Name is scan.
 func (s *Stage) Name() string { return config.StageScan }
-
-// Retryable: a scanner that could not run (DB download, registry) may work next time; a
-// policy failure is permanent.
-func (s *Stage) Retryable() bool { return true }
 
 func (s *Stage) now() time.Time {
 	if s.Now != nil {
@@ -79,9 +72,9 @@ func (s *Stage) trivy(job *pipeline.Job) *Trivy {
 		Timeout: opt.Timeout, Log: job.Log}
 	if t.Path == "" {
 		if _, err := exec.LookPath("trivy"); err != nil && s.ToolsDir != "" {
-			pinned := filepath.Join(s.ToolsDir, "trivy-"+TrivyVersion, "trivy")
-			if _, err := os.Stat(pinned); err == nil {
-				t.Path = pinned
+			path := pinned.TrivyPath(s.ToolsDir)
+			if _, err := os.Stat(path); err == nil {
+				t.Path = path
 			}
 		}
 	}

@@ -14,11 +14,13 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/ferry-ci/ferry/internal/pinned"
 )
 
 // Trivy scans images with the Trivy CLI, run as a subprocess: Trivy is not a stable Go
-// library and linking it would add hundreds of megabytes to Ferry. Ferry pins and tests
-// Trivy v0.74.0.
+// library and linking it would add hundreds of megabytes to Ferry. Ferry pins and tests one
+// version, pinned.TrivyVersion.
 //
 // Every scan runs in a fresh empty working directory, so that a trivy.yaml or .trivyignore
 // in the caller's directory cannot change the result, and with an environment without the
@@ -228,7 +230,7 @@ func (t *Trivy) bin() (string, *ScannerError) {
 	}
 	p, err := exec.LookPath("trivy")
 	if err != nil {
-		return "", &ScannerError{Reason: "trivy not found on PATH: install Trivy v0.74.0 or set its path", ExitCode: -1, Err: err}
+		return "", &ScannerError{Reason: "trivy not found on PATH: install Trivy " + pinned.TrivyVersion() + " or set its path", ExitCode: -1, Err: err}
 	}
 	return p, nil
 }

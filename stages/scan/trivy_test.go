@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ferry-ci/ferry/internal/pinned"
 	"github.com/ferry-ci/ferry/internal/testenv"
 )
 
@@ -166,7 +167,7 @@ func TestTrivyVersion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := strings.TrimPrefix(testenv.TrivyVersion, "v"); v != want {
+	if want := strings.TrimPrefix(pinned.TrivyVersion(), "v"); v != want {
 		t.Errorf("Version() = %q, want %q", v, want)
 	}
 }

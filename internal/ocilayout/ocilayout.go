@@ -1,4 +1,8 @@
-package image
+// Package ocilayout is how a built image is handed from the image stage to the stages after it
+// (scan, push): an OCI image layout holding one image, annotated with its name and with the
+// repository its base layers came from, so that a push to the same registry mounts them
+// instead of uploading them.
+package ocilayout
 
 import (
 	"fmt"
@@ -13,21 +17,21 @@ import (
 
 // Annotations of the image descriptor in a layout's index.json.
 const (
-	AnnotationRefName = "org.opencontainers.image.ref.name"
-	// AnnotationBaseName records the repository the image's base layers came from, so that a
+	annotationRefName = "org.opencontainers.image.ref.name"
+	// annotationBaseName records the repository the image's base layers came from, so that a
 	// push of the layout to the same registry mounts them instead of uploading them.
-	AnnotationBaseName = "org.opencontainers.image.base.name"
+	annotationBaseName = "org.opencontainers.image.base.name"
 )
 
-// WriteLayout writes img as the only image of an OCI image layout in dir, annotated with ref
+// Write writes img as the only image of an OCI image layout in dir, annotated with ref
 // (org.opencontainers.image.ref.name) and, when its layers know the repository they came
 // from, that repository (org.opencontainers.image.base.name). Blobs already in dir are kept.
-func WriteLayout(dir string, img v1.Image, ref string) error {
-	ann := map[string]string{AnnotationRefName: ref}
+func Write(dir string, img v1.Image, ref string) error {
+	ann := map[string]string{annotationRefName: ref}
 	if base, err := mountSource(img); err != nil {
 		return fmt.Errorf("write layout %s: %w", dir, err)
 	} else if base != "" {
-		ann[AnnotationBaseName] = base
+		ann[annotationBaseName] = base
 	}
 	idx := mutate.AppendManifests(empty.Index, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{Annotations: ann}})
 	if _, err := layout.Write(dir, idx); err != nil {
@@ -36,22 +40,29 @@ func WriteLayout(dir string, img v1.Image, ref string) error {
 	return nil
 }
 
-// ReadLayout reads the image of an OCI image layout written by WriteLayout (or by a builder:
-// one image, or one index holding one image). Its layers are mountable from the repository in
+// Read reads the image of an OCI image layout written by Write (or by a builder: one image, or
+// one index holding one image). Its layers are mountable from the repository in
 // org.opencontainers.image.base.name.
-func ReadLayout(dir string) (v1.Image, error) {
+func Read(dir string) (v1.Image, error) {
 	img, desc, err := readLayout(dir, nil)
 	if err != nil {
 		return nil, err
 	}
-	if base := desc.Annotations[AnnotationBaseName]; base != "" {
+	if base := desc.Annotations[annotationBaseName]; base != "" {
 		ref, err := name.ParseReference(base)
 		if err != nil {
-			return nil, fmt.Errorf("read layout %s: %s: %w", dir, AnnotationBaseName, err)
+			return nil, fmt.Errorf("read layout %s: %s: %w", dir, annotationBaseName, err)
 		}
-		img = &mountable{Image: img, ref: ref}
+		img = Mountable(img, ref)
 	}
 	return img, nil
+}
+
+// ReadPlatform reads the image of a layout that a builder wrote: an index is resolved to its
+// only image, or to the one for platform.
+func ReadPlatform(dir string, platform *v1.Platform) (v1.Image, error) {
+	img, _, err := readLayout(dir, platform)
+	return img, err
 }
 
 // readLayout returns the image of a layout and its descriptor in index.json. An index is
@@ -109,6 +120,9 @@ func mountSource(img v1.Image) (string, error) {
 	}
 	return "", nil
 }
+
+// Mountable makes every layer of img a remote.MountableLayer of ref's repository.
+func Mountable(img v1.Image, ref name.Reference) v1.Image { return &mountable{Image: img, ref: ref} }
 
 // mountable makes every layer of an image a remote.MountableLayer of ref, so that
 // remote.Write asks the registry to mount blobs from ref's repository before uploading them.

@@ -1,0 +1,80 @@
+package pipeline
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// inputsDigest identifies everything a stage's result depends on. It reports whether the
+// stage may use the cache (cacheable, sources clean).
+func (e *Engine) inputsDigest(ctx context.Context, job *Job, impl Stage, log io.Writer) (string, bool) {
+	if job.Service == nil {
+		return "", false
+	}
+	h := sha256.New()
+	write := func(parts ...any) {
+		for _, p := range parts {
+			data, _ := json.Marshal(p)
+			h.Write(data)
+			h.Write([]byte{0})
+		}
+	}
+	write("ferry-inputs-v1", job.Stage, job.Service, e.Config.StageOptionsFor(job.Stage.Kind()), job.Pipeline.Version)
+	if job.Env != nil {
+		write(job.Env)
+	}
+	cacheable := false
+	if e.Sources != nil {
+		src, err := e.Sources.Digest(ctx, job.Service)
+		switch {
+		case err == nil:
+			write(src)
+			_, cacheable = impl.(Cacheable)
+		case errors.Is(err, ErrDirty):
+			if _, ok := impl.(Cacheable); ok {
+				fmt.Fprintf(log, "not using the cache: %v\n", err)
+			}
+		default:
+			fmt.Fprintf(log, "not using the cache: sources digest: %v\n", err)
+		}
+	}
+	if c, ok := impl.(Cacheable); ok && cacheable {
+		extra, err := c.Inputs(ctx, job)
+		if err != nil {
+			fmt.Fprintf(log, "not using the cache: %v\n", err)
+			cacheable = false
+		}
+		h.Write(extra)
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil)), cacheable
+}
+
+// cacheHit returns an earlier result with the same inputs whose outputs can still be used.
+func (e *Engine) cacheHit(ctx context.Context, job *Job, impl Stage, digest string) (*CacheEntry, bool) {
+	entry, err := e.Store.LookupCache(ctx, job.Stage.Kind(), digest)
+	if err != nil {
+		return nil, false
+	}
+	if v, ok := impl.(Verifier); ok {
+		if err := v.Verify(ctx, job, entry.Outputs); err != nil {
+			fmt.Fprintf(job.Log, "cached result of run %s cannot be used (%v): running\n", entry.Run, err)
+			return nil, false
+		}
+	}
+	return entry, true
+}
+
+// saveCache records a succeeded stage's result for later runs with the same inputs; a failure
+// to do so costs only a later rebuild.
+func (e *Engine) saveCache(ctx context.Context, run *Run, svc *ServiceRun, id StageID, digest string, out Outputs) {
+	err := e.Store.SaveCache(ctx, CacheEntry{Stage: id.Kind(), Digest: digest, Run: run.ID,
+		Service: svc.Name, Outputs: out, Created: e.now()})
+	if err != nil {
+		e.logger().Warn("save cache", "err", err)
+	}
+}
