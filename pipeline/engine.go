@@ -54,7 +54,9 @@ type Engine struct {
 	Masker   Masker
 	// Sources enables the content-addressed cache; nil disables it.
 	Sources Sources
-	// Environ is the environment stage commands get (secrets included: the Masker knows them).
+	// Environ is the process environment; stage commands get it without the credential
+	// variables (IsCredential) their service does not list in passEnv. Secrets the config
+	// names stay: the Masker knows them.
 	Environ []string
 	Logger  *slog.Logger
 	Now     func() time.Time

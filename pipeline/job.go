@@ -34,7 +34,11 @@ func (e *Engine) newJob(run *Run, svc *ServiceRun, s *StageState, log io.Writer)
 			}
 		}
 	}
-	job.Environ = append(append([]string(nil), e.Environ...),
+	var pass []string
+	if cfgSvc != nil {
+		pass = cfgSvc.PassEnv
+	}
+	job.Environ = append(ScrubCredentials(e.Environ, pass),
 		"FERRY_RUN_ID="+run.ID,
 		"FERRY_SERVICE="+svc.Name,
 		"FERRY_PIPELINE="+svc.Pipeline,

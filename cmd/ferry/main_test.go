@@ -284,6 +284,31 @@ func TestVersionAndHelp(t *testing.T) {
 	}
 }
 
+// TestCommandsDoNotSeeCredentials checks that build commands get neither Ferry's registry
+// password nor the CI token unless the service lists them in passEnv, while the secrets the
+// config names for builds (NPM_TOKEN) stay.
+func TestCommandsDoNotSeeCredentials(t *testing.T) {
+	repo := exampleRepo(t)
+	cfgPath := filepath.Join(repo, "ferry.yaml")
+	data, _ := os.ReadFile(cfgPath)
+	text := strings.Replace(string(data), "build: go build -trimpath -o bin/delivery .",
+		`build: 'test -z "$FERRY_REGISTRY_PASSWORD" && test -z "$SYSTEM_ACCESSTOKEN" && test -n "$GITHUB_TOKEN" && test -n "$NPM_TOKEN"'`+"\n    passEnv: [GITHUB_TOKEN]", 1)
+	text = strings.Replace(text, "build: go build -trimpath -o bin/package .",
+		`build: 'test -z "$GITHUB_TOKEN" && test -z "$FERRY_REGISTRY_PASSWORD" && test -n "$NPM_TOKEN"'`, 1)
+	text = strings.Replace(text, "scan:\n", "secrets: [NPM_TOKEN]\nscan:\n", 1)
+	os.WriteFile(cfgPath, []byte(text), 0o644)
+	gitIn(t, repo, "commit", "-qam", "builds that look for credentials")
+	for k, v := range map[string]string{"FERRY_REGISTRY_PASSWORD": "s3cr3t-Pa55word", "GITHUB_TOKEN": "ghs_0123456789abcdef",
+		"SYSTEM_ACCESSTOKEN": "azure-token-0123", "NPM_TOKEN": "npm_abcdefghij"} {
+		t.Setenv(k, v) // the engine passes the process environment on, scrubbed
+	}
+	r := runFerry(t, repo, nil, "", "run", "--service", "delivery", "--service", "package", "--stage", "build", "--no-progress", "--no-cache",
+		"--changed", "src/shipping/common/common.go")
+	if r.code != 0 {
+		t.Fatalf("exit %d: a build saw a credential it should not (or missed one it asked for)\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+}
+
 // TestSecretsNeverReachLogsOrJournal runs a build that prints the registry password in every
 // encoding and checks stdout, the stage log and the journal.
 func TestSecretsNeverReachLogsOrJournal(t *testing.T) {
@@ -294,6 +319,8 @@ func TestSecretsNeverReachLogsOrJournal(t *testing.T) {
 	text := strings.Replace(string(data), "build: go build -trimpath -o bin/delivery .",
 		`build: 'echo "raw $FERRY_REGISTRY_PASSWORD"; printf "%s" "user:$FERRY_REGISTRY_PASSWORD" | base64; printf "%s" "$NPM_TOKEN" | base64; echo "{\"p\":\"$FERRY_REGISTRY_PASSWORD\"}"; exit 1'`, 1)
 	text = strings.Replace(text, "scan:\n", "secrets: [NPM_TOKEN]\nscan:\n", 1)
+	// The build may see the registry password only because it asks for it.
+	text = strings.Replace(text, "    env: {CGO_ENABLED: \"0\"}\n", "    env: {CGO_ENABLED: \"0\"}\n    passEnv: [FERRY_REGISTRY_PASSWORD]\n", 1)
 	os.WriteFile(cfgPath, []byte(text), 0o644)
 	gitIn(t, repo, "commit", "-qam", "leaky build")
 	env := map[string]string{"FERRY_REGISTRY_PASSWORD": secret, "NPM_TOKEN": "npm_abcdefghij"}

@@ -20,6 +20,7 @@ import (
 	"github.com/ferry-ci/ferry/pipeline/mask"
 	"github.com/ferry-ci/ferry/pipeline/report"
 	"github.com/ferry-ci/ferry/stages/command"
+	"github.com/ferry-ci/ferry/stages/push"
 	"github.com/ferry-ci/ferry/triggers"
 )
 
@@ -144,7 +145,7 @@ func (a *app) setupEngine(ctx context.Context, ws workspaceFlags, rf renderFlags
 	if err != nil {
 		return nil, err
 	}
-	stages, err := stageSet(a.env, rf.stages)
+	stages, err := stageSet(a.env, rf.stages, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -157,7 +158,7 @@ func (a *app) setupEngine(ctx context.Context, ws workspaceFlags, rf renderFlags
 		Host:     host, PID: os.Getpid(),
 	}
 	if cfg.Finally != nil {
-		eng.Finally = command.Finally(cfg.Finally, cfg.Root, eng.Environ)
+		eng.Finally = command.Finally(cfg.Finally, cfg.Root, pipeline.ScrubCredentials(eng.Environ, nil))
 	}
 	return &engineSetup{cfg: cfg, store: store, engine: eng, render: rend}, nil
 }
@@ -177,7 +178,7 @@ func (a *app) openStore(ctx context.Context, cfg *config.Config, stateFlag strin
 		a.crashHook(s)
 		return s, nil
 	case strings.HasPrefix(state, "oci://"):
-		return openOCIStore(ctx, state, a.env)
+		return openOCIStore(ctx, state, a.env, append(credentialHosts(cfg), push.RegistryHost(state))...)
 	default:
 		if filepath.IsAbs(state) {
 			s, err := pipeline.NewLocalStore(state)

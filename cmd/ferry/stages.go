@@ -5,6 +5,7 @@ import (
 
 	"github.com/ferry-ci/ferry/internal/pinned"
 	"github.com/ferry-ci/ferry/pipeline"
+	"github.com/ferry-ci/ferry/pipeline/config"
 	"github.com/ferry-ci/ferry/stages/approve"
 	"github.com/ferry-ci/ferry/stages/command"
 	"github.com/ferry-ci/ferry/stages/image"
@@ -21,8 +22,8 @@ type stageFlags struct {
 
 // stageSet wires the stage implementations this build of Ferry has. Chart and deploy
 // (Helm) are not in it yet: a plan that needs them stops before anything runs.
-func stageSet(env func(string) string, f stageFlags) (pipeline.StageSet, error) {
-	keychain := push.Keychain(env)
+func stageSet(env func(string) string, f stageFlags, cfg *config.Config) (pipeline.StageSet, error) {
+	keychain := push.Keychain(env, credentialHosts(cfg)...)
 	builders := ""
 	if root := pinned.CacheDir(env); root != "" {
 		builders = filepath.Join(root, "builders")
@@ -36,6 +37,12 @@ func stageSet(env func(string) string, f stageFlags) (pipeline.StageSet, error) 
 		approve.Stage{},
 		&promote.Stage{Keychain: keychain},
 	)
+}
+
+// credentialHosts are the registries FERRY_REGISTRY_USERNAME/PASSWORD are for, unless
+// FERRY_REGISTRY_HOST names one: the config's registry and its oci:// run store.
+func credentialHosts(cfg *config.Config) []string {
+	return []string{push.RegistryHost(cfg.Registry), push.RegistryHost(cfg.State)}
 }
 
 // sourceURL is the repository's web address for the org.opencontainers.image.source label,

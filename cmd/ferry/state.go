@@ -13,9 +13,9 @@ import (
 
 // openOCIStore opens a run store in an OCI registry (state: oci://host/repo), authenticated
 // like pushes: docker config and credential helpers, then FERRY_REGISTRY_USERNAME/PASSWORD.
-func openOCIStore(ctx context.Context, ref string, env func(string) string) (pipeline.Store, error) {
+func openOCIStore(ctx context.Context, ref string, env func(string) string, hosts ...string) (pipeline.Store, error) {
 	s, err := ocistore.New(ctx, ref, ocistore.Options{
-		Remote:    []remote.Option{remote.WithAuthFromKeychain(push.Keychain(env))},
+		Remote:    []remote.Option{remote.WithAuthFromKeychain(push.Keychain(env, hosts...))},
 		CacheRoot: pinned.CacheDir(env),
 	})
 	if err != nil {

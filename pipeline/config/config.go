@@ -54,7 +54,10 @@ type Service struct {
 	Build     *Command          `json:"build,omitempty"`
 	Test      *Command          `json:"test,omitempty"`
 	Env       map[string]string `json:"env,omitempty"`
-	Image     *Image            `json:"image,omitempty"`
+	// PassEnv names credentials (FERRY_* secrets, CI tokens) that the service's commands may
+	// see; every other one is removed from their environment.
+	PassEnv []string `json:"passEnv,omitempty"`
+	Image   *Image   `json:"image,omitempty"`
 	// Chart is the Helm chart folder, relative to the repository root.
 	Chart string      `json:"chart,omitempty"`
 	Scan  *ScanPolicy `json:"scan,omitempty"`

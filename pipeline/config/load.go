@@ -223,6 +223,7 @@ func (l *loader) services(n *yaml.Node, p string) {
 			{"build", func(fp string, v *yaml.Node) { s.Build = l.command(v, fp) }},
 			{"test", func(fp string, v *yaml.Node) { s.Test = l.command(v, fp) }},
 			{"env", func(fp string, v *yaml.Node) { s.Env = l.stringMap(v, fp) }},
+			{"passEnv", func(fp string, v *yaml.Node) { s.PassEnv = l.envNames(v, fp) }},
 			{"image", func(fp string, v *yaml.Node) { s.Image = l.image(v, fp) }},
 			{"chart", func(fp string, v *yaml.Node) {
 				if rel, ok := l.repoPath(v, fp, l.str(v, fp)); ok {
@@ -537,15 +538,20 @@ func (l *loader) scanIgnores(n *yaml.Node, p string) []ScanIgnore {
 	return out
 }
 
-func (l *loader) secrets(n *yaml.Node, p string) {
+func (l *loader) secrets(n *yaml.Node, p string) { l.cfg.Secrets = l.envNames(n, p) }
+
+// envNames decodes a list of environment variable names.
+func (l *loader) envNames(n *yaml.Node, p string) []string {
 	names, nodes := l.strings(n, p)
+	var out []string
 	for i, s := range names {
 		if !envVarRE.MatchString(s) {
 			l.errorf(nodes[i], fmt.Sprintf("%s[%d]", p, i), "invalid environment variable name %q", s)
 			continue
 		}
-		l.cfg.Secrets = append(l.cfg.Secrets, s)
+		out = append(out, s)
 	}
+	return out
 }
 
 // resolveDependencies turns each dependsOn entry into a service or a folder, now that every

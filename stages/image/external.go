@@ -4,6 +4,8 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -21,6 +23,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 
 	"github.com/ferry-ci/ferry/internal/ocilayout"
+	"github.com/ferry-ci/ferry/pipeline"
 )
 
 // findExternal returns the first external builder that works here.
@@ -58,12 +61,17 @@ func (b *build) external(ctx context.Context, builder string, res *Result) error
 	if err != nil {
 		return err
 	}
-	env := os.Environ()
+	env := pipeline.ScrubCredentials(os.Environ(), nil)
 	if conf, err := b.registriesConf(bases); err != nil {
 		return fmt.Errorf("build %s: %w", b.df.name, err)
 	} else if conf != "" {
 		env = append(env, "CONTAINERS_REGISTRIES_CONF="+conf)
 	}
+	authEnv, err := b.authFile(builder, bases)
+	if err != nil {
+		return fmt.Errorf("build %s: %w", b.df.name, err)
+	}
+	env = append(env, authEnv...)
 
 	layoutDir := filepath.Join(b.workDir, "oci")
 	archive := filepath.Join(b.workDir, "oci.tar")
@@ -210,6 +218,59 @@ func (b *build) registriesConf(bases []string) (string, error) {
 	}
 	p := filepath.Join(b.workDir, "registries.conf")
 	return p, os.WriteFile(p, []byte(sb.String()), 0o644)
+}
+
+// authFile writes the credentials the keychain has for the base images' registries in the
+// docker config format that buildah and podman read as REGISTRY_AUTH_FILE, so that private
+// base images work with them as with the native builder, whether the credentials came from
+// FERRY_REGISTRY_* or a credential helper. It names only those registries, and lives in the
+// build's work folder, removed with it. docker keeps its own config: its daemon pulls, and
+// DOCKER_CONFIG also holds the buildx plugin.
+func (b *build) authFile(builder string, bases []string) ([]string, error) {
+	if b.opt.Keychain == nil || builder == Docker {
+		return nil, nil
+	}
+	type entry struct {
+		Auth          string `json:"auth,omitempty"`
+		IdentityToken string `json:"identitytoken,omitempty"`
+	}
+	auths := map[string]entry{}
+	for _, ref := range bases {
+		r, err := name.ParseReference(ref)
+		if err != nil {
+			continue
+		}
+		reg := r.Context().Registry
+		a, err := b.opt.Keychain.Resolve(reg)
+		if err != nil {
+			return nil, fmt.Errorf("credentials for %s: %w", reg.RegistryStr(), err)
+		}
+		cfg, err := a.Authorization()
+		if err != nil || (cfg.Username == "" && cfg.Auth == "" && cfg.IdentityToken == "") {
+			continue
+		}
+		e := entry{Auth: cfg.Auth, IdentityToken: cfg.IdentityToken}
+		if e.Auth == "" && cfg.Username != "" {
+			e.Auth = base64.StdEncoding.EncodeToString([]byte(cfg.Username + ":" + cfg.Password))
+		}
+		auths[reg.RegistryStr()] = e
+		if reg.RegistryStr() == name.DefaultRegistry {
+			auths["https://index.docker.io/v1/"] = e
+		}
+	}
+	dir := filepath.Join(b.workDir, "auth")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	data, err := json.Marshal(map[string]any{"auths": auths})
+	if err != nil {
+		return nil, err
+	}
+	file := filepath.Join(dir, "config.json")
+	if err := os.WriteFile(file, data, 0o600); err != nil {
+		return nil, err
+	}
+	return []string{"REGISTRY_AUTH_FILE=" + file}, nil
 }
 
 // run runs a builder in its own process group, streaming its output to the log.

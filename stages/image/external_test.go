@@ -2,11 +2,16 @@ package image
 
 import (
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/ferry-ci/ferry/internal/registrytest"
 	"github.com/ferry-ci/ferry/internal/testenv"
 )
 
@@ -94,5 +99,42 @@ CMD ["cat", "/out/run.txt"]
 	t.Log(log.String())
 	if !strings.Contains(log.String(), "--build-arg GREETING=…") {
 		t.Errorf("log lacks the redacted buildah command line:\n%s", log.String())
+	}
+}
+
+// staticKeychain answers with one user and password for one registry.
+type staticKeychain struct{ host, user, password string }
+
+func (k staticKeychain) Resolve(r authn.Resource) (authn.Authenticator, error) {
+	if r.RegistryStr() != k.host {
+		return authn.Anonymous, nil
+	}
+	return authn.FromConfig(authn.AuthConfig{Username: k.user, Password: k.password}), nil
+}
+
+// TestBuildahPrivateBase builds FROM an image in a registry that requires a password: buildah
+// gets the credentials Ferry has for that registry in an auth file of its own (without one it
+// fails with 401), and the password reaches neither its command line nor the log.
+func TestBuildahPrivateBase(t *testing.T) {
+	requireBuildah(t)
+	const user, password = "ferry", "s3cr3t-Pa55word"
+	reg := registrytest.AuthRegistry(t, user, password)
+	r, err := name.ParseReference(reg + "/busybox:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(r, busyboxImage(t), remote.WithAuth(&authn.Basic{Username: user, Password: password})); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("REGISTRY_AUTH_FILE", filepath.Join(t.TempDir(), "none.json")) // nothing from the machine
+	dir := t.TempDir()
+	writeTree(t, dir, map[string]string{"Dockerfile": "FROM " + reg + "/busybox:1\nRUN echo built > /built.txt\n"})
+	var log strings.Builder
+	res := buildOK(t, dir, Options{Builder: Buildah, Keychain: staticKeychain{reg, user, password}, Log: &log})
+	if got := files(t, res.Image)["built.txt"]; got != "built\n" {
+		t.Errorf("/built.txt = %q", got)
+	}
+	if strings.Contains(log.String(), password) {
+		t.Errorf("the password appears in the log:\n%s", log.String())
 	}
 }

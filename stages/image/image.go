@@ -22,6 +22,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
@@ -53,7 +54,10 @@ type Options struct {
 	// caller passes the commit time so that a build is reproducible. Zero means the Unix epoch.
 	Created time.Time
 	Remote  []remote.Option // auth and transport for pulling base images (native builder)
-	Log     io.Writer       // progress lines; build arg values never appear in them
+	// Keychain gives external builders the credentials of the base images' registries, in
+	// an auth file of their own that names those registries only.
+	Keychain authn.Keychain
+	Log      io.Writer // progress lines; build arg values never appear in them
 	// WorkDir holds temporary files (new layers, external builders' output) until
 	// Result.Close; default os.TempDir().
 	WorkDir string

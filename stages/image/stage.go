@@ -88,8 +88,9 @@ func (s *Stage) Run(ctx context.Context, job *pipeline.Job) error {
 	res, err := Build(ctx, Options{
 		ContextDir: contextDir, Dockerfile: dockerfile, Target: img.Target, BuildArgs: img.Args,
 		Platform: img.Platform, Labels: labels, Builder: img.Builder, Created: ev.Committed,
-		Remote: []remote.Option{remote.WithAuthFromKeychain(keychain), remote.WithContext(ctx)},
-		Log:    job.Log, WorkDir: job.Dir, CacheDir: s.CacheDir,
+		Remote:   []remote.Option{remote.WithAuthFromKeychain(keychain), remote.WithContext(ctx)},
+		Keychain: keychain,
+		Log:      job.Log, WorkDir: job.Dir, CacheDir: s.CacheDir,
 	})
 	if err != nil {
 		return err

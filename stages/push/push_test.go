@@ -315,7 +315,7 @@ func TestPushBasicAuthNeverLogsPassword(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var log goldenfile.SyncBuffer
-			p := newPusher(t, Options{Keychain: Keychain(func(k string) string { return tt.env[k] }), Log: &log})
+			p := newPusher(t, Options{Keychain: Keychain(func(k string) string { return tt.env[k] }, host), Log: &log})
 			got, err := p.Push(t.Context(), img, host+"/private/app", Tags{Immutable: []string{"1"}}, false)
 			switch {
 			case tt.wantPush && err != nil:
@@ -352,10 +352,22 @@ func TestKeychain(t *testing.T) {
 	}{
 		{name: "none", env: nil, registry: "example.azurecr.io", want: authn.AuthConfig{}},
 		{
-			name:     "env for every registry",
+			name:     "env for the config's registry",
 			env:      map[string]string{EnvUsername: "u", EnvPassword: "p"},
 			registry: "example.azurecr.io",
 			want:     authn.AuthConfig{Username: "u", Password: "p"},
+		},
+		{
+			name:     "env not sent to the docker hub for base images",
+			env:      map[string]string{EnvUsername: "u", EnvPassword: "p"},
+			registry: "index.docker.io",
+			want:     authn.AuthConfig{},
+		},
+		{
+			name:     "host overrides the config's registry",
+			env:      map[string]string{EnvUsername: "u", EnvPassword: "p", EnvHost: "other.example.com"},
+			registry: "example.azurecr.io",
+			want:     authn.AuthConfig{},
 		},
 		{
 			name:     "env limited to its host",
@@ -384,7 +396,7 @@ func TestKeychain(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			kc := Keychain(func(k string) string { return tt.env[k] })
+			kc := Keychain(func(k string) string { return tt.env[k] }, "example.azurecr.io", "runs.example.com")
 			reg, err := name.NewRegistry(tt.registry)
 			if err != nil {
 				t.Fatal(err)
