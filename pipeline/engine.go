@@ -103,8 +103,12 @@ func (e *Engine) report(ev Event) {
 }
 
 // ConfigDigest identifies a config's content, so that a run resumes with the config it was
-// planned with.
+// planned with: the file's digest, so that command-line overrides (--registry) do not count
+// as a change; for a config built in code, its JSON.
 func ConfigDigest(cfg *config.Config) string {
+	if cfg.Digest != "" {
+		return cfg.Digest
+	}
 	data, _ := json.Marshal(cfg)
 	sum := sha256.Sum256(data)
 	return "sha256:" + hex.EncodeToString(sum[:])

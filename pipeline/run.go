@@ -46,13 +46,21 @@ type Run struct {
 	Owner *Owner `json:"owner,omitempty"`
 }
 
-// RunOptions are the choices a run was started with; resume keeps them.
+// RunOptions are the choices a run was started with; resume, approve --resume and status use
+// them again, so that a run never continues against another registry or store.
 type RunOptions struct {
 	DryRun   bool `json:"dryRun,omitempty"`
 	NoCache  bool `json:"noCache,omitempty"`
 	FailFast bool `json:"failFast,omitempty"`
 	Jobs     int  `json:"jobs,omitempty"`
 	Force    bool `json:"force,omitempty"`
+	// Registry is --registry, when it replaced the config's registry.
+	Registry string `json:"registry,omitempty"`
+	// PlainHTTP is --plain-http; ScanReport is --scan-report.
+	PlainHTTP  bool   `json:"plainHttp,omitempty"`
+	ScanReport string `json:"scanReport,omitempty"`
+	// State is --state, when the run is kept somewhere other than the config's store.
+	State string `json:"state,omitempty"`
 }
 
 // Owner identifies the process that executes a run, so that cancel can reach it.

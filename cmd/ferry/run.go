@@ -262,6 +262,10 @@ store (.ferry/ by default) so that ferry resume continues a failed, cancelled or
 				return setup.render.Close()
 			}
 			opts.DryRun = false
+			runSettings(&opts, rf, state)
+			if state != "" {
+				setup.engine.Reporter = pipeline.NewReporters(&pointerReporter{cfg: setup.cfg, state: state}, setup.engine.Reporter)
+			}
 			run, runErr := setup.engine.Start(ctx, plan, opts)
 			return a.finishRun(setup, run, runErr)
 		},

@@ -44,7 +44,7 @@ func (a *app) openStoreFor(cmd *cobra.Command, f storeFlags) (*config.Config, pi
 
 // loadRun opens the store and loads a run; an unknown run is a usage error.
 func (a *app) loadRun(cmd *cobra.Command, f storeFlags, id string) (pipeline.Store, *pipeline.Run, error) {
-	_, store, err := a.openStoreFor(cmd, f)
+	_, store, err := a.openRunStore(cmd, f, id)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -53,6 +53,19 @@ func (a *app) loadRun(cmd *cobra.Command, f storeFlags, id string) (pipeline.Sto
 		return nil, nil, notFound(err)
 	}
 	return store, run, nil
+}
+
+// openRunStore opens the store that holds run id: --state, else where the run said it lives.
+func (a *app) openRunStore(cmd *cobra.Command, f storeFlags, id string) (*config.Config, pipeline.Store, error) {
+	if err := oneOfFlag("output", f.output, []string{"text", "json"}); err != nil {
+		return nil, nil, err
+	}
+	cfg, err := a.loadConfig(f.workspaceFlags)
+	if err != nil {
+		return nil, nil, err
+	}
+	store, err := a.openStore(cmd.Context(), cfg, runState(cfg, f.state, id))
+	return cfg, store, err
 }
 
 func notFound(err error) error {
@@ -185,16 +198,12 @@ with. Stages that succeeded are not repeated; a stage that was interrupted runs 
 checks what it already did (an image already pushed, a revision already deployed).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			setup, err := a.setupEngine(cmd.Context(), ws, rf, state, false)
+			setup, err := a.setupResume(cmd.Context(), ws, rf, state, args[0])
 			if err != nil {
 				return err
 			}
 			setup.engine.Takeover = takeover
 			run, err := setup.engine.Resume(cmd.Context(), args[0])
-			if err != nil && errors.Is(err, pipeline.ErrRunNotFound) {
-				setup.render.Close()
-				return withCode(exitUsage, err)
-			}
 			return a.finishRun(setup, run, err)
 		},
 	}
@@ -212,7 +221,7 @@ func (a *app) cancelCommand() *cobra.Command {
 		Short: "Cancel a run: stop it if it is executing here, mark its unfinished stages cancelled",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, store, err := a.openStoreFor(cmd, f)
+			_, store, err := a.openRunStore(cmd, f, args[0])
 			if err != nil {
 				return err
 			}
@@ -258,24 +267,30 @@ otherwise run ferry resume RUN.`,
 				return err
 			}
 			as = who
-			cfg, store, err := a.openStoreFor(cmd, f)
+			cfg, store, err := a.openRunStore(cmd, f, args[0])
 			if err != nil {
 				return err
+			}
+			// With --resume, the run's settings are checked before anything is recorded.
+			var setup *engineSetup
+			if resume {
+				if setup, err = a.setupResume(cmd.Context(), f.workspaceFlags, rf, f.state, args[0]); err != nil {
+					return err
+				}
 			}
 			busy := func(heldBy string) {
 				fmt.Fprintf(a.Err, "run %s is executing (%s): the approval is recorded when it stops; Ctrl-C to give up\n", args[0], heldBy)
 			}
 			if _, err := pipeline.Approve(cmd.Context(), store, cfg, args[0], env, as, comment, time.Now(), busy); err != nil {
+				if setup != nil {
+					setup.render.Close()
+				}
 				return notFound(withCode(exitFailed, err))
 			}
 			fmt.Fprintf(a.Out, "%s approved %s for run %s\n", as, env, args[0])
 			if !resume {
 				fmt.Fprintf(a.Out, "continue with: ferry resume %s\n", args[0])
 				return nil
-			}
-			setup, err := a.setupEngine(cmd.Context(), f.workspaceFlags, rf, f.state, false)
-			if err != nil {
-				return err
 			}
 			run, err := setup.engine.Resume(cmd.Context(), args[0])
 			return a.finishRun(setup, run, err)

@@ -24,6 +24,9 @@ type Config struct {
 	// File is the path the config was read from; Root is the repository root it describes.
 	File string `json:"-"`
 	Root string `json:"-"`
+	// Digest is the sha256 of the file's bytes: what a run records to know, on resume,
+	// whether ferry.yaml changed since it was planned.
+	Digest string `json:"-"`
 
 	Version  int    `json:"version"`
 	Trunk    string `json:"trunk"`

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -30,6 +32,8 @@ func Load(file string) (*Config, error) {
 func Parse(file, root string, data []byte) (*Config, error) {
 	l := &loader{decoder: decoder{file: file}, root: root}
 	cfg := l.load(data)
+	sum := sha256.Sum256(data)
+	cfg.Digest = "sha256:" + hex.EncodeToString(sum[:])
 	if len(l.errs) > 0 {
 		return cfg, l.errs.sorted()
 	}
