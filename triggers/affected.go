@@ -2,6 +2,7 @@ package triggers
 
 import (
 	"fmt"
+	"path"
 	"slices"
 	"sort"
 	"strings"
@@ -314,21 +315,28 @@ func sortedUnique(paths []string) []string {
 	return out
 }
 
-// CleanPaths normalises changed paths given by a user or another tool: forward slashes, no
-// leading ./ or /, no blanks; sorted and without duplicates.
-func CleanPaths(paths []string) []string {
+// CleanPaths normalises changed paths given by a user or another tool: forward slashes,
+// path.Clean, no leading ./, no blanks; sorted and without duplicates. A path that leaves the
+// repository (../x, /etc/passwd, C:/x) is an error naming it.
+func CleanPaths(paths []string) ([]string, error) {
 	out := make([]string, 0, len(paths))
-	for _, p := range paths {
-		p = strings.TrimSpace(strings.ReplaceAll(p, "\\", "/"))
-		for strings.HasPrefix(p, "./") {
-			p = p[2:]
+	for _, raw := range paths {
+		p := strings.TrimSpace(strings.ReplaceAll(raw, "\\", "/"))
+		if p == "" {
+			continue
 		}
-		p = strings.TrimPrefix(p, "/")
-		if p != "" {
+		if strings.HasPrefix(p, "/") || (len(p) > 1 && p[1] == ':') {
+			return nil, fmt.Errorf("changed path %q is absolute: give it relative to the repository", raw)
+		}
+		p = path.Clean(p)
+		if p == ".." || strings.HasPrefix(p, "../") {
+			return nil, fmt.Errorf("changed path %q leaves the repository", raw)
+		}
+		if p != "." {
 			out = append(out, p)
 		}
 	}
-	return sortedUnique(out)
+	return sortedUnique(out), nil
 }
 
 // ScopePaths keeps the paths under prefix, made relative to it: the view of a monorepo that is

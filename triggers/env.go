@@ -62,6 +62,9 @@ func DetectEvent(env func(string) string, readFile func(string) ([]byte, error),
 			*o.dst, overridden = o.val, true
 		}
 	}
+	if f.Before != "" {
+		ev.NoBefore = false
+	}
 	if f.Base != "" {
 		ev.Base, ev.BaseSHA, overridden = NormalizeBranchRef(f.Base), "", true
 	}
@@ -129,15 +132,15 @@ func fromGitHub(env func(string) string, readFile func(string) ([]byte, error)) 
 			ev.After = p.After
 		}
 	default:
-		// workflow_dispatch, schedule, ...: treat as a push of the current ref without a
-		// known previous commit, so the branch is compared with the trunk.
-		ev.Kind = Push
+		// workflow_dispatch, schedule, repository_dispatch...: a push of the current ref
+		// without a known previous commit.
+		ev.Kind, ev.NoBefore = Push, true
 	}
 	return ev, nil
 }
 
 // fromAzure reads Azure Pipelines' predefined variables. Azure does not say which commit a
-// push replaced, so Before stays empty and the diff base is found from the trunk.
+// push replaced: NoBefore is set and the diff base is looked up.
 func fromAzure(env func(string) string) (Event, error) {
 	ev := Event{Source: SourceAzure, Ref: env("BUILD_SOURCEBRANCH"), After: env("BUILD_SOURCEVERSION")}
 	switch reason := env("BUILD_REASON"); reason {
@@ -151,7 +154,7 @@ func fromAzure(env func(string) string) (Event, error) {
 			ev.After = sha
 		}
 	default:
-		ev.Kind = Push
+		ev.Kind, ev.NoBefore = Push, true
 	}
 	return ev, nil
 }

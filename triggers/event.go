@@ -42,6 +42,10 @@ type Event struct {
 	Ref string `json:"ref"`
 	// Before is the commit the branch pointed at before a push; ZeroSHA or empty for a new branch.
 	Before string `json:"before,omitempty"`
+	// NoBefore says the CI system does not tell which commit a push replaced: every Azure
+	// Pipelines push, and GitHub's workflow_dispatch, schedule and repository_dispatch. The diff
+	// base is then looked up (the last run of the branch) rather than guessed.
+	NoBefore bool `json:"noBefore,omitempty"`
 	// After is the commit that was pushed, or the head of the pull request.
 	After string `json:"after,omitempty"`
 	// Base is the full ref of a pull request's target branch (refs/heads/main).
@@ -69,7 +73,7 @@ func (e Event) IsTag() bool { return strings.HasPrefix(e.Ref, "refs/tags/") }
 
 // NewBranch reports whether a push created its branch (there is no previous commit).
 func (e Event) NewBranch() bool {
-	return e.Kind == Push && (e.Before == "" || strings.Trim(e.Before, "0") == "")
+	return e.Kind == Push && !e.NoBefore && strings.Trim(e.Before, "0") == ""
 }
 
 // NormalizeBranchRef turns a branch name into a full ref; full refs are returned unchanged.

@@ -3,6 +3,7 @@ package triggers
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/ferry-ci/ferry/triggers/azure"
 )
@@ -17,6 +18,15 @@ type Changes struct {
 	To   string `json:"to,omitempty"`
 	// Reason says how the paths were found (or given).
 	Reason string `json:"reason"`
+	// Fetches are the git fetches that finding them took, for a shallow checkout.
+	Fetches []Fetch `json:"fetches,omitempty"`
+}
+
+// Fetch is one git fetch made to find the changed paths.
+type Fetch struct {
+	Command string        `json:"command"`
+	Took    time.Duration `json:"took"`
+	Error   string        `json:"error,omitempty"`
 }
 
 // Rule is one trigger as far as deciding whether it matches goes: which event, which

@@ -3,6 +3,7 @@ package triggers_test
 import (
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -272,7 +273,7 @@ func TestDetectEvent(t *testing.T) {
 			triggers.EventFlags{}, triggers.Event{}, "read GitHub event payload"},
 		{"azure ci", map[string]string{"TF_BUILD": "True", "BUILD_REASON": "IndividualCI", "BUILD_SOURCEBRANCH": "refs/heads/feature/x",
 			"BUILD_SOURCEVERSION": "5555555555555555555555555555555555555555"}, triggers.EventFlags{},
-			triggers.Event{Kind: triggers.Push, Ref: "refs/heads/feature/x", After: "5555555555555555555555555555555555555555", Source: "azure"}, ""},
+			triggers.Event{Kind: triggers.Push, Ref: "refs/heads/feature/x", After: "5555555555555555555555555555555555555555", Source: "azure", NoBefore: true}, ""},
 		{"azure pr", map[string]string{"TF_BUILD": "True", "BUILD_REASON": "PullRequest", "BUILD_SOURCEBRANCH": "refs/pull/7/merge",
 			"BUILD_SOURCEVERSION": "6666666666666666666666666666666666666666", "SYSTEM_PULLREQUEST_TARGETBRANCH": "main",
 			"SYSTEM_PULLREQUEST_SOURCEBRANCH": "refs/heads/feature/x"}, triggers.EventFlags{},
@@ -300,9 +301,14 @@ func TestDetectEvent(t *testing.T) {
 }
 
 func TestCleanPaths(t *testing.T) {
-	got := triggers.CleanPaths([]string{" ./src/a.go ", "src\\b.go", "", "/src/a.go", "././c"})
-	if !cmp.Equal(got, []string{"c", "src/a.go", "src/b.go"}) {
-		t.Errorf("CleanPaths = %v", got)
+	got, err := triggers.CleanPaths([]string{" ./src/a.go ", "src\\b.go", "", "src//a.go", "././c", "src/x/../b.go", "d/"})
+	if err != nil || !cmp.Equal(got, []string{"c", "d", "src/a.go", "src/b.go"}) {
+		t.Errorf("CleanPaths = %v, %v", got, err)
+	}
+	for _, bad := range []string{"../x", "src/../../x", "/etc/passwd", "C:\\x", ".."} {
+		if got, err := triggers.CleanPaths([]string{"a", bad}); err == nil || !strings.Contains(err.Error(), strconv.Quote(bad)) {
+			t.Errorf("CleanPaths(%q) = %v, %v: want an error naming it", bad, got, err)
+		}
 	}
 }
 

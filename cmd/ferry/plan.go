@@ -12,6 +12,7 @@ import (
 	"github.com/ferry-ci/ferry/pipeline"
 	"github.com/ferry-ci/ferry/pipeline/config"
 	"github.com/ferry-ci/ferry/pipeline/report"
+	"github.com/ferry-ci/ferry/pipeline/workspace"
 	"github.com/ferry-ci/ferry/triggers"
 	"github.com/ferry-ci/ferry/triggers/changes"
 	"github.com/ferry-ci/ferry/triggers/compat"
@@ -23,16 +24,16 @@ type workspaceFlags struct {
 }
 
 func (f *workspaceFlags) bind(fs *pflag.FlagSet) {
-	fs.StringVar(&f.repo, "repo", "", "repository root (default: the git root of the current directory)")
-	fs.StringVar(&f.config, "config", "", "config file (default: <repo>/ferry.yaml)")
+	fs.StringVar(&f.repo, "repo", "", "folder whose ferry.yaml to use (default: the nearest ferry.yaml from here up to the git root)")
+	fs.StringVar(&f.config, "config", "", "config file; its paths are relative to its folder (default: see --repo)")
 }
 
-func (a *app) workspace(f workspaceFlags) (pipeline.Workspace, error) {
+func (a *app) workspace(f workspaceFlags) (workspace.Workspace, error) {
 	wd, err := a.getwd()
 	if err != nil {
-		return pipeline.Workspace{}, err
+		return workspace.Workspace{}, err
 	}
-	return pipeline.Workspace{WorkDir: wd, Repo: f.repo, ConfigFile: f.config}, nil
+	return workspace.Workspace{WorkDir: wd, Repo: f.repo, ConfigFile: f.config}, nil
 }
 
 // loadConfig reads ferry.yaml; an invalid config is a usage error listing every problem.
@@ -60,6 +61,7 @@ type eventFlags struct {
 	changed     []string
 	changedFrom string
 	gitBackend  string
+	noFetch     bool
 }
 
 func (f *eventFlags) bind(fs *pflag.FlagSet) {
@@ -72,11 +74,12 @@ func (f *eventFlags) bind(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&f.changed, "changed", nil, "a changed path (repeatable); skips the git diff")
 	fs.StringVar(&f.changedFrom, "changed-from", "", "file with one changed path per line, or - for stdin; skips the git diff")
 	fs.StringVar(&f.gitBackend, "git", "auto", "how to diff: auto (git CLI when installed, else go-git), git or go-git")
+	fs.BoolVar(&f.noFetch, "no-fetch", false, "never fetch from the remote what a shallow checkout lacks (the diff base or history)")
 }
 
-// planOptions turns the flags into the options of pipeline.MakePlan.
-func (a *app) planOptions(f *eventFlags) (pipeline.PlanOptions, error) {
-	o := pipeline.PlanOptions{Flags: f.event, Env: a.env, Git: changes.Backend(f.gitBackend)}
+// planOptions turns the flags into the options of workspace.MakePlan.
+func (a *app) planOptions(f *eventFlags) (workspace.PlanOptions, error) {
+	o := workspace.PlanOptions{Flags: f.event, Env: a.env, Git: changes.Backend(f.gitBackend), NoFetch: f.noFetch}
 	if err := oneOfFlag("git", f.gitBackend, []string{"auto", "git", "go-git"}); err != nil {
 		return o, err
 	}
@@ -140,7 +143,8 @@ and count is 0: guard the matrix job with a condition on count.`,
 			if err != nil {
 				return err
 			}
-			plan, err := pipeline.MakePlan(cmd.Context(), cfg, opts)
+			opts.Runs = a.lazyStore(cfg, "")
+			plan, err := workspace.MakePlan(cmd.Context(), cfg, opts)
 			if err != nil {
 				return withCode(exitUsage, err)
 			}

@@ -19,6 +19,7 @@ import (
 	"github.com/ferry-ci/ferry/pipeline/config"
 	"github.com/ferry-ci/ferry/pipeline/mask"
 	"github.com/ferry-ci/ferry/pipeline/report"
+	"github.com/ferry-ci/ferry/pipeline/workspace"
 	"github.com/ferry-ci/ferry/stages/command"
 	"github.com/ferry-ci/ferry/stages/push"
 	"github.com/ferry-ci/ferry/triggers"
@@ -247,7 +248,11 @@ store (.ferry/ by default) so that ferry resume continues a failed, cancelled or
 			if err != nil {
 				return err
 			}
-			plan, err := pipeline.MakePlan(ctx, setup.cfg, popts)
+			popts.Runs = func(context.Context) (pipeline.Store, error) { return setup.store, nil }
+			if dryRun {
+				popts.Runs = a.lazyStore(setup.cfg, state)
+			}
+			plan, err := workspace.MakePlan(ctx, setup.cfg, popts)
 			if err != nil {
 				return withCode(exitUsage, err)
 			}

@@ -112,3 +112,17 @@ func (a *app) setupResume(ctx context.Context, ws workspaceFlags, rf renderFlags
 	}
 	return a.setupEngine(ctx, ws, rf, state, false)
 }
+
+// lazyStore opens the run store when a plan first asks for it: only a push without a before
+// commit needs it.
+func (a *app) lazyStore(cfg *config.Config, state string) func(context.Context) (pipeline.Store, error) {
+	var store pipeline.Store
+	return func(ctx context.Context) (pipeline.Store, error) {
+		if store != nil {
+			return store, nil
+		}
+		s, err := a.openStore(ctx, cfg, state)
+		store = s
+		return s, err
+	}
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"github.com/ferry-ci/ferry/pipeline"
 	"github.com/ferry-ci/ferry/pipeline/config"
+	"github.com/ferry-ci/ferry/pipeline/workspace"
 	"github.com/ferry-ci/ferry/triggers"
 	"github.com/ferry-ci/ferry/triggers/changes"
 )
@@ -14,7 +15,7 @@ func newSources(cfg *config.Config) pipeline.Sources {
 	if err != nil {
 		return nil
 	}
-	prefix, err := pipeline.RepoPrefix(repo.Root(), cfg.Root)
+	prefix, err := workspace.RepoPrefix(repo.Root(), cfg.Root)
 	if err != nil {
 		return nil
 	}

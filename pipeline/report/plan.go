@@ -57,6 +57,8 @@ type jsonChanges struct {
 	From   string `json:"from,omitempty"`
 	To     string `json:"to,omitempty"`
 	Reason string `json:"reason"`
+	// Fetches are the git fetches a shallow checkout needed.
+	Fetches []triggers.Fetch `json:"fetches,omitempty"`
 }
 
 func planJSON(p *pipeline.Plan) jsonPlan {
@@ -66,7 +68,7 @@ func planJSON(p *pipeline.Plan) jsonPlan {
 	}
 	return jsonPlan{
 		Event: p.Event, Trigger: p.Trigger, Reason: p.Reason, Services: services,
-		Changes: jsonChanges{Count: len(p.Changes.Paths), All: p.Changes.All, From: p.Changes.From, To: p.Changes.To, Reason: p.Changes.Reason},
+		Changes: jsonChanges{Count: len(p.Changes.Paths), All: p.Changes.All, From: p.Changes.From, To: p.Changes.To, Reason: p.Changes.Reason, Fetches: p.Changes.Fetches},
 	}
 }
 
@@ -78,6 +80,13 @@ func writePlanText(w io.Writer, p *pipeline.Plan) error {
 	}
 	fmt.Fprintf(w, " (%s)\n", ev.Source)
 	fmt.Fprintf(w, "changes: %d paths, %s\n", len(p.Changes.Paths), p.Changes.Reason)
+	for _, f := range p.Changes.Fetches {
+		status := "ok"
+		if f.Error != "" {
+			status = "failed: " + f.Error
+		}
+		fmt.Fprintf(w, "fetched: %s (%s, %s)\n", f.Command, f.Took, status)
+	}
 	if p.Trigger != "" {
 		fmt.Fprintf(w, "trigger: %s (%s)\n", p.Trigger, p.Reason)
 	} else {

@@ -75,6 +75,9 @@ type backend interface {
 	mergeBases(ctx context.Context, a, b string) ([]string, error)
 	// diff returns the changed paths between the trees of two commits, in any order.
 	diff(ctx context.Context, from, to string) ([]string, error)
+	// commitParents returns the parents a commit object records, even those a shallow clone
+	// lacks.
+	commitParents(ctx context.Context, commit string) ([]string, error)
 	// trees returns the tree hash of each clean dir in commit, "" where there is no tree.
 	trees(ctx context.Context, commit string, dirs []string) ([]string, error)
 	close() error

@@ -241,4 +241,16 @@ func (g *gitCLI) trees(ctx context.Context, commit string, dirs []string) ([]str
 	return out, nil
 }
 
+func (g *gitCLI) commitParents(ctx context.Context, commit string) ([]string, error) {
+	out, err := g.run(ctx, "", "cat-file", "commit", commit)
+	if err != nil {
+		return nil, err
+	}
+	c, err := parseCommit(out)
+	if err != nil {
+		return nil, fmt.Errorf("commit %s: %w", commit, err)
+	}
+	return hashStrings(c.parents), nil
+}
+
 func (g *gitCLI) close() error { return nil }

@@ -316,6 +316,24 @@ func (g *goGit) commit(h plumbing.Hash) (commitInfo, error) {
 	return c, nil
 }
 
+func (g *goGit) commitParents(_ context.Context, commit string) ([]string, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	c, err := g.commit(plumbing.NewHash(commit))
+	if err != nil {
+		return nil, err
+	}
+	return hashStrings(c.parents), nil
+}
+
+func hashStrings(hs []plumbing.Hash) []string {
+	out := make([]string, len(hs))
+	for i, h := range hs {
+		out[i] = h.String()
+	}
+	return out
+}
+
 // commitTime returns the committer time of a commit.
 func (g *goGit) commitTime(h plumbing.Hash) (time.Time, error) {
 	g.mu.Lock()
