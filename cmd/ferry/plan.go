@@ -116,7 +116,7 @@ func (a *app) readPathList(src string) ([]string, error) {
 
 func (a *app) planCommand() *cobra.Command {
 	var f eventFlags
-	var output string
+	var output, state string
 	cmd := &cobra.Command{
 		Use:   "plan",
 		Short: "Show which services a git event affects, the pipeline and stages each runs, and why",
@@ -125,7 +125,15 @@ Azure Pipelines environment), finds the changed paths and prints the plan.
 
 In GitHub Actions it also writes matrix, services and count to $GITHUB_OUTPUT; in Azure
 Pipelines it sets them as output variables. With no affected services the matrix is empty
-and count is 0: guard the matrix job with a condition on count.`,
+and count is 0: guard the matrix job with a condition on count.
+
+Shallow checkouts (fetch-depth 1, the default of both CI systems) are fine: the commit a diff
+starts from is fetched from the checkout's remote with --depth=1, and a pull request's or a
+new branch's history is deepened step by step until the merge-base is there (--no-fetch
+turns this off). A push whose CI system gives no before commit (Azure Pipelines,
+workflow_dispatch) starts from the last commit of the branch whose runs all succeeded in the
+run store, else from the pipeline's last successful build (Azure REST API, with
+SYSTEM_ACCESSTOKEN mapped), else every service is affected.`,
 		Example: `  ferry plan --event push --ref feature/x --before 1a2b3c4 --after 5d6e7f8
   ferry plan --event pr --base main --output github-matrix
   ferry plan --ref release/delivery/v1.0.2 --output json
@@ -143,7 +151,7 @@ and count is 0: guard the matrix job with a condition on count.`,
 			if err != nil {
 				return err
 			}
-			opts.Runs = a.lazyStore(cfg, "")
+			opts.Runs = a.lazyStore(cfg, state)
 			plan, err := workspace.MakePlan(cmd.Context(), cfg, opts)
 			if err != nil {
 				return withCode(exitUsage, err)
@@ -156,6 +164,7 @@ and count is 0: guard the matrix job with a condition on count.`,
 	}
 	f.bind(cmd.Flags())
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "text, json, github-matrix or azure-matrix")
+	cmd.Flags().StringVar(&state, "state", "", "run store where a push without a before commit finds the branch's last run (default: the config's state)")
 	return cmd
 }
 
