@@ -152,4 +152,3 @@ func givenPaths(cfgRoot string, paths []string) ([]string, error) {
 	}
 	return triggers.CleanPaths(clean)
 }
-

@@ -56,8 +56,10 @@ var fetchCases = []fetchCase{
 			h.branch("main", "c3")
 		},
 		clone: []string{"--depth", "1", "--branch", "main"},
-		req:   func(sha map[string]string) changes.Request { return changes.Request{Before: sha["c1"], After: sha["c3"], Trunk: "main", Fetch: true} },
-		want:  fetchWant{paths: []string{"src/a/main.go", "src/b/main.go"}, from: "c1", reason: "(push) (fetched from the remote 1 time(s)", fetches: 1},
+		req: func(sha map[string]string) changes.Request {
+			return changes.Request{Before: sha["c1"], After: sha["c3"], Trunk: "main", Fetch: true}
+		},
+		want: fetchWant{paths: []string{"src/a/main.go", "src/b/main.go"}, from: "c1", reason: "(push) (fetched from the remote 1 time(s)", fetches: 1},
 	},
 	{
 		name: "force push",
@@ -67,9 +69,11 @@ var fetchCases = []fetchCase{
 			h.commit("r2", []string{"c1"}, set("docs/my file.md", "rewritten\n"))
 			h.branch("main", "r2") // c2 is gone from every branch, as after git push --force
 		},
-		clone:   []string{"--depth", "1", "--branch", "main"},
-		req:     func(sha map[string]string) changes.Request { return changes.Request{Before: sha["c2"], After: sha["r2"], Trunk: "main", Fetch: true} },
-		want:    fetchWant{paths: []string{"docs/my file.md", "src/a/main.go"}, from: "c2", fetches: 1},
+		clone: []string{"--depth", "1", "--branch", "main"},
+		req: func(sha map[string]string) changes.Request {
+			return changes.Request{Before: sha["c2"], After: sha["r2"], Trunk: "main", Fetch: true}
+		},
+		want: fetchWant{paths: []string{"docs/my file.md", "src/a/main.go"}, from: "c2", fetches: 1},
 	},
 	{
 		name: "pull request whose merge base is 300 commits back",
@@ -113,8 +117,10 @@ var fetchCases = []fetchCase{
 			h.branch("main", "m")
 		},
 		clone: []string{"--depth", "1", "--branch", "main"},
-		req:   func(sha map[string]string) changes.Request { return changes.Request{NoBefore: true, After: sha["m"], Trunk: "main", Fetch: true} },
-		want:  fetchWant{paths: []string{"src/b/main.go"}, from: "c2", reason: "merge commit, diff with its first parent", fetches: 1},
+		req: func(sha map[string]string) changes.Request {
+			return changes.Request{NoBefore: true, After: sha["m"], Trunk: "main", Fetch: true}
+		},
+		want: fetchWant{paths: []string{"src/b/main.go"}, from: "c2", reason: "merge commit, diff with its first parent", fetches: 1},
 	},
 	{
 		// git serves commits that a ref reaches whatever its config; a force push leaves
@@ -128,8 +134,10 @@ var fetchCases = []fetchCase{
 		},
 		strict: true,
 		clone:  []string{"--depth", "1", "--branch", "main"},
-		req:    func(sha map[string]string) changes.Request { return changes.Request{Before: sha["c2"], After: sha["r2"], Trunk: "main", Fetch: true} },
-		want:   fetchWant{all: true, reason: "fetching it: git fetch --no-tags --depth=1 origin", fetches: 1, fetchErr: true},
+		req: func(sha map[string]string) changes.Request {
+			return changes.Request{Before: sha["c2"], After: sha["r2"], Trunk: "main", Fetch: true}
+		},
+		want: fetchWant{all: true, reason: "fetching it: git fetch --no-tags --depth=1 origin", fetches: 1, fetchErr: true},
 	},
 	{
 		name: "fetching turned off",
@@ -139,8 +147,10 @@ var fetchCases = []fetchCase{
 			h.branch("main", "c2")
 		},
 		clone: []string{"--depth", "1", "--branch", "main"},
-		req:   func(sha map[string]string) changes.Request { return changes.Request{Before: sha["c1"], After: sha["c2"], Trunk: "main"} },
-		want:  fetchWant{all: true, reason: "fetching is turned off (--no-fetch)"},
+		req: func(sha map[string]string) changes.Request {
+			return changes.Request{Before: sha["c1"], After: sha["c2"], Trunk: "main"}
+		},
+		want: fetchWant{all: true, reason: "fetching is turned off (--no-fetch)"},
 	},
 }
 
