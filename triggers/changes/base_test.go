@@ -344,8 +344,8 @@ var scenarios = []scenario{
 		},
 	},
 	{
-		// Objects borrowed from another repository through objects/info/alternates: the
-		// go-git backend's pack reader does not follow alternates, go-git's storage does.
+		// Objects borrowed from another repository through objects/info/alternates, which
+		// git writes as an absolute path.
 		name:    "clone sharing objects",
 		history: shallowHistory,
 		prepare: func(t *testing.T, dir string, _ map[string]string) string {
@@ -363,6 +363,22 @@ var scenarios = []scenario{
 				wantResult{paths: []string{"src/b/main.go", "tools/run.sh"}, from: "c2", to: "f3"}},
 			{"before missing", changes.Request{Before: missing, After: "@f3", Trunk: "main"},
 				wantResult{all: true, to: "f3", reason: "before commit deadbee"}},
+		},
+	},
+	{
+		// A blobless clone has every commit and tree: diffs need no blob.
+		name:    "partial clone",
+		history: shallowHistory,
+		prepare: func(t *testing.T, dir string, _ map[string]string) string {
+			gitRun(t, dir, "config", "uploadpack.allowFilter", "true")
+			return clone(t, dir, "--filter=blob:none", "--no-single-branch")
+		},
+		diffs: []diffCase{{"c1", "f3", []string{"src/a/main.go", "src/b/main.go", "tools/run.sh"}}},
+		events: []eventCase{
+			{"new branch", changes.Request{Before: zeros, After: "@f3", Trunk: "main"},
+				wantResult{paths: []string{"src/b/main.go", "tools/run.sh"}, from: "c2", to: "f3"}},
+			{"pull request", changes.Request{PullRequest: true, After: "@f3", Base: "main"},
+				wantResult{paths: []string{"src/b/main.go", "tools/run.sh"}, from: "c2", to: "f3"}},
 		},
 	},
 	{

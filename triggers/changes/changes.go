@@ -2,10 +2,12 @@
 // run on every CI event of a monorepo with a hundred thousand files.
 //
 // Two backends compute the same answers: the git CLI (plumbing commands only, run with a
-// scrubbed environment) and go-git (our own walk of the two trees that skips equal subtrees,
-// over a pack reader that maps the pack files instead of decoding their indexes). Changed holds
-// the event-level policy: which two commits a push or a pull request is diffed between, and
-// when no diff base can be found at all.
+// scrubbed environment; the fast path) and go-git (its object API: a walk of the two
+// object.Trees that skips equal subtrees, and a merge-base walk that stops at a shallow clone's
+// boundary as git does). Both read loose and packed objects, alternates, linked worktrees and
+// partial (blobless) clones; neither reads sha256 repositories, which Open refuses by name.
+// Changed (base.go) holds the event-level policy: which two commits a push or a pull request is
+// diffed between, what a shallow checkout must fetch, and when no diff base can be found.
 //
 // The package must not import other Ferry packages: the triggers package imports it.
 package changes
@@ -31,7 +33,7 @@ const (
 	Auto Backend = "auto"
 	// GitCLI runs git plumbing commands as subprocesses.
 	GitCLI Backend = "git"
-	// GoGit reads the object database in process with go-git and a mapped pack reader.
+	// GoGit reads the object database in process with go-git's object API.
 	GoGit Backend = "go-git"
 )
 
@@ -102,6 +104,9 @@ func Open(dir string, backend Backend) (*Repo, error) {
 			backend = GitCLI
 		}
 	}
+	if err := checkObjectFormat(root); err != nil {
+		return nil, fmt.Errorf("open %s: %w", dir, err)
+	}
 	r := &Repo{root: root, backend: backend}
 	if backend == GitCLI {
 		r.impl, err = newGitCLI(root)
@@ -112,6 +117,30 @@ func Open(dir string, backend Backend) (*Repo, error) {
 		return nil, fmt.Errorf("open %s: %w", dir, err)
 	}
 	return r, nil
+}
+
+// checkObjectFormat refuses repositories whose objects are not named by SHA-1: both backends
+// read 40-digit names (go-git v5 reads no other), and a wrong answer is worse than none.
+func checkObjectFormat(root string) error {
+	dir, err := gitDir(root)
+	if err != nil {
+		return err
+	}
+	common, err := commonDir(dir)
+	if err != nil {
+		return err
+	}
+	data, err := os.ReadFile(filepath.Join(common, "config"))
+	if err != nil {
+		return nil // git itself will say what is wrong
+	}
+	for line := range strings.SplitSeq(string(data), "\n") {
+		k, v, ok := strings.Cut(strings.TrimSpace(line), "=")
+		if ok && strings.EqualFold(strings.TrimSpace(k), "objectformat") && !strings.EqualFold(strings.TrimSpace(v), "sha1") {
+			return fmt.Errorf("a %s repository: Ferry reads only sha1 repositories", strings.TrimSpace(v))
+		}
+	}
+	return nil
 }
 
 // findRoot returns the work tree root: the nearest of dir and its parents that holds .git.

@@ -521,6 +521,15 @@ func TestOpen(t *testing.T) {
 			}
 		}
 	})
+	t.Run("sha256 repository", func(t *testing.T) {
+		sha256 := t.TempDir()
+		gitRun(t, sha256, "init", "-q", "--object-format=sha256")
+		for _, b := range backends {
+			if _, err := changes.Open(sha256, b); err == nil || !strings.Contains(err.Error(), "sha256") {
+				t.Errorf("Open(sha256 repository, %s) = %v, want an error naming the format", b, err)
+			}
+		}
+	})
 	t.Run("unknown backend", func(t *testing.T) {
 		if _, err := changes.Open(dir, "svn"); err == nil || !strings.Contains(err.Error(), "svn") {
 			t.Errorf("Open(svn) = %v, want an unknown backend error", err)

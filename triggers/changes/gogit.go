@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-git/go-billy/v5/osfs"
 	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/cache"
@@ -20,14 +21,13 @@ import (
 	"github.com/go-git/go-git/v5/storage/filesystem"
 )
 
-// goGit answers in process. go-git finds the repository (worktrees included) and reads refs
-// and the shallow list; objects come from objectReader. go-git's own object access is not
-// used: its first lookup decodes the whole pack index (see objectReader), and it does not
-// follow an absolute objects/info/alternates path as git writes it.
+// goGit answers in process over go-git's storage, which finds the repository (linked worktrees
+// included), reads refs, the shallow list and objects. The merge-base walk is ours (below):
+// go-git's Commit.MergeBase walks through a shallow clone's boundary, where git stops.
 type goGit struct {
-	mu      sync.Mutex // guards everything below: the reader reuses buffers
+	mu      sync.Mutex // guards everything below
 	storage *filesystem.Storage
-	objects *objectReader
+	objects objectReader
 	shallow map[plumbing.Hash]bool // nil until loaded
 }
 
@@ -45,17 +45,13 @@ func newGoGit(root string) (*goGit, error) {
 	if !ok {
 		return nil, fmt.Errorf("go-git: unexpected storage %T", repo.Storer)
 	}
-	// The storage is made again over the same files because PlainOpenWithOptions cannot ask
-	// for KeepDescriptors: whatever go-git reads from a pack keeps the file open instead of
-	// reopening it per object (today it reads refs and the shallow list only). Never
-	// ExclusiveAccess: git may write to the repository while we read it.
-	dotGit := opened.Filesystem()
-	st := filesystem.NewStorageWithOptions(dotGit, cache.NewObjectLRUDefault(), filesystem.Options{KeepDescriptors: true})
-	common, err := commonDir(dotGit.Root())
-	if err != nil {
-		return nil, err
-	}
-	return &goGit{storage: st, objects: newObjectReader(filepath.Join(common, "objects"))}, nil
+	// The storage is made again over the same files: PlainOpenWithOptions can ask neither for
+	// KeepDescriptors (pack files stay open instead of being reopened per object) nor for an
+	// alternates filesystem that reaches the absolute paths git writes into
+	// objects/info/alternates. Never ExclusiveAccess: git may write while we read.
+	st := filesystem.NewStorageWithOptions(opened.Filesystem(), cache.NewObjectLRUDefault(),
+		filesystem.Options{KeepDescriptors: true, AlternatesFS: osfs.New("/")})
+	return &goGit{storage: st, objects: objectReader{st: st}}, nil
 }
 
 // commonDir returns the directory that holds objects and refs: gitDir itself, or for a linked
@@ -78,7 +74,7 @@ func commonDir(gitDir string) (string, error) {
 func (g *goGit) close() error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return errors.Join(g.objects.close(), g.storage.Close())
+	return g.storage.Close()
 }
 
 // readObject returns an object's type and content, errMissing when the repository lacks it.

@@ -1,65 +1,46 @@
 package changes
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/plumbing/object"
 )
 
-// treeIter steps through the entries of a raw tree object ("<octal mode> <name>\0<20-byte
-// hash>" each) without allocating.
+// treeIter steps through the entries of a go-git tree, in the order git stores them.
 type treeIter struct {
-	data   []byte
-	name   []byte
-	mode   uint32
-	hash   plumbing.Hash
-	isTree bool
+	entries []object.TreeEntry
+	name    string
+	mode    filemode.FileMode
+	hash    plumbing.Hash
+	isTree  bool
 }
 
-var errBadTree = errors.New("malformed tree")
-
 // next moves to the next entry; false at the end.
-func (it *treeIter) next() (bool, error) {
-	if len(it.data) == 0 {
-		return false, nil
+func (it *treeIter) next() bool {
+	if len(it.entries) == 0 {
+		return false
 	}
-	sp := bytes.IndexByte(it.data, ' ')
-	if sp <= 0 {
-		return false, errBadTree
-	}
-	var mode uint32
-	for _, c := range it.data[:sp] {
-		if c < '0' || c > '7' {
-			return false, errBadTree
-		}
-		mode = mode<<3 | uint32(c-'0')
-	}
-	rest := it.data[sp+1:]
-	nul := bytes.IndexByte(rest, 0)
-	if nul <= 0 || len(rest) < nul+1+20 {
-		return false, errBadTree
-	}
-	it.name = rest[:nul]
-	copy(it.hash[:], rest[nul+1:nul+21])
-	it.mode = mode
+	e := it.entries[0]
+	it.entries = it.entries[1:]
+	it.name, it.mode, it.hash = e.Name, e.Mode, e.Hash
 	// Submodules (mode 160000) are not trees: they are compared by their commit, not entered.
-	it.isTree = mode&0o170000 == 0o040000
-	it.data = rest[nul+21:]
-	return true, nil
+	it.isTree = e.Mode == filemode.Dir
+	return true
 }
 
 // compareEntries orders entries as git sorts them in a tree: by name, a tree's name compared as
 // if it ended in '/'. Walking two trees in this order pairs up equal names.
-func compareEntries(a []byte, aTree bool, b []byte, bTree bool) int {
+func compareEntries(a string, aTree bool, b string, bTree bool) int {
 	n := min(len(a), len(b))
-	if c := bytes.Compare(a[:n], b[:n]); c != 0 {
+	if c := strings.Compare(a[:n], b[:n]); c != 0 {
 		return c
 	}
-	end := func(name []byte, isTree bool) byte {
+	end := func(name string, isTree bool) byte {
 		switch {
 		case len(name) > n:
 			return name[n]
@@ -69,6 +50,18 @@ func compareEntries(a []byte, aTree bool, b []byte, bTree bool) int {
 		return 0
 	}
 	return int(end(a, aTree)) - int(end(b, bTree))
+}
+
+// tree reads a tree with go-git.
+func (g *goGit) tree(h plumbing.Hash) ([]object.TreeEntry, error) {
+	t, err := object.GetTree(g.storage, h)
+	if errors.Is(err, plumbing.ErrObjectNotFound) {
+		return nil, fmt.Errorf("tree %s: %w", h, errMissing)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("tree %s: %w", h, err)
+	}
+	return t.Entries, nil
 }
 
 func (g *goGit) diff(ctx context.Context, from, to string) ([]string, error) {
@@ -100,21 +93,17 @@ func (g *goGit) diffTrees(ctx context.Context, prefix string, a, b plumbing.Hash
 	var ia, ib treeIter
 	var err error
 	if !a.IsZero() {
-		if ia.data, err = g.readTyped(a, objTree); err != nil {
+		if ia.entries, err = g.tree(a); err != nil {
 			return fmt.Errorf("%s: %w", strings.TrimSuffix(prefix, "/"), err)
 		}
 	}
 	if !b.IsZero() {
-		if ib.data, err = g.readTyped(b, objTree); err != nil {
+		if ib.entries, err = g.tree(b); err != nil {
 			return fmt.Errorf("%s: %w", strings.TrimSuffix(prefix, "/"), err)
 		}
 	}
-	okA, errA := ia.next()
-	okB, errB := ib.next()
+	okA, okB := ia.next(), ib.next()
 	for okA || okB {
-		if errA != nil || errB != nil {
-			break
-		}
 		c := 0
 		switch {
 		case !okA:
@@ -129,39 +118,41 @@ func (g *goGit) diffTrees(ctx context.Context, prefix string, a, b plumbing.Hash
 			if err := g.emit(ctx, prefix, &ia, true, out); err != nil {
 				return err
 			}
-			okA, errA = ia.next()
+			okA = ia.next()
 		case c > 0: // only in b
 			if err := g.emit(ctx, prefix, &ib, false, out); err != nil {
 				return err
 			}
-			okB, errB = ib.next()
+			okB = ib.next()
 		default:
 			if ia.hash != ib.hash || ia.mode != ib.mode {
-				if ia.isTree {
-					if err := g.diffTrees(ctx, prefix+string(ia.name)+"/", ia.hash, ib.hash, out); err != nil {
-						return err
-					}
-				} else {
-					*out = append(*out, prefix+string(ia.name))
+				if err := g.changed(ctx, prefix, &ia, &ib, out); err != nil {
+					return err
 				}
 			}
-			okA, errA = ia.next()
-			okB, errB = ib.next()
+			okA, okB = ia.next(), ib.next()
 		}
 	}
-	if err := errors.Join(errA, errB); err != nil {
-		return fmt.Errorf("tree %s: %w", strings.TrimSuffix(prefix, "/"), err)
+	return nil
+}
+
+// changed lists what differs between two entries of the same name and kind (compareEntries
+// never pairs a file with a tree): the files below a tree, or the file itself.
+func (g *goGit) changed(ctx context.Context, prefix string, a, b *treeIter, out *[]string) error {
+	if a.isTree {
+		return g.diffTrees(ctx, prefix+a.name+"/", a.hash, b.hash, out)
 	}
+	*out = append(*out, prefix+a.name)
 	return nil
 }
 
 // emit lists an entry present on one side only: a file, or every file below a tree.
 func (g *goGit) emit(ctx context.Context, prefix string, it *treeIter, onA bool, out *[]string) error {
 	if !it.isTree {
-		*out = append(*out, prefix+string(it.name))
+		*out = append(*out, prefix+it.name)
 		return nil
 	}
-	sub := prefix + string(it.name) + "/"
+	sub := prefix + it.name + "/"
 	if onA {
 		return g.diffTrees(ctx, sub, it.hash, plumbing.ZeroHash, out)
 	}
@@ -181,22 +172,14 @@ func (g *goGit) trees(ctx context.Context, commit string, dirs []string) ([]stri
 		if m, ok := subtrees[h]; ok {
 			return m, nil
 		}
-		data, err := g.readTyped(h, objTree)
+		entries, err := g.tree(h)
 		if err != nil {
 			return nil, err
 		}
 		m := map[string]plumbing.Hash{}
-		it := treeIter{data: data}
-		for {
-			ok, err := it.next()
-			if err != nil {
-				return nil, fmt.Errorf("tree %s: %w", h, err)
-			}
-			if !ok {
-				break
-			}
-			if it.isTree {
-				m[string(it.name)] = it.hash
+		for _, e := range entries {
+			if e.Mode == filemode.Dir {
+				m[e.Name] = e.Hash
 			}
 		}
 		subtrees[h] = m
