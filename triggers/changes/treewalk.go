@@ -226,3 +226,83 @@ func (g *goGit) trees(ctx context.Context, commit string, dirs []string) ([]stri
 	}
 	return out, nil
 }
+
+func (g *goGit) files(ctx context.Context, commit, path string) ([]File, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	c, err := g.commit(plumbing.NewHash(commit))
+	if err != nil {
+		return nil, err
+	}
+	h, mode, isTree := c.tree, uint32(0o040000), true
+	if path != "" {
+		for part := range strings.SplitSeq(path, "/") {
+			if !isTree {
+				return nil, nil // a file on the way: nothing is below it
+			}
+			var found bool
+			if h, mode, isTree, found, err = g.child(h, part); err != nil || !found {
+				return nil, err
+			}
+		}
+	}
+	if !isTree {
+		return []File{{Path: path, Hash: h.String(), Mode: fmt.Sprintf("%06o", mode)}}, nil
+	}
+	var out []File
+	prefix := ""
+	if path != "" {
+		prefix = path + "/"
+	}
+	return out, g.walkFiles(ctx, prefix, h, &out)
+}
+
+// child finds one entry of a tree by name.
+func (g *goGit) child(tree plumbing.Hash, name string) (h plumbing.Hash, mode uint32, isTree, found bool, err error) {
+	data, err := g.readTyped(tree, objTree)
+	if err != nil {
+		return h, 0, false, false, err
+	}
+	it := treeIter{data: data}
+	for {
+		ok, err := it.next()
+		if err != nil {
+			return h, 0, false, false, fmt.Errorf("tree %s: %w", tree, err)
+		}
+		if !ok {
+			return h, 0, false, false, nil
+		}
+		if string(it.name) == name {
+			return it.hash, it.mode, it.isTree, true, nil
+		}
+	}
+}
+
+// walkFiles appends every file below tree h, whose path starts with prefix.
+func (g *goGit) walkFiles(ctx context.Context, prefix string, h plumbing.Hash, out *[]File) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	data, err := g.readTyped(h, objTree)
+	if err != nil {
+		return fmt.Errorf("%s: %w", strings.TrimSuffix(prefix, "/"), err)
+	}
+	it := treeIter{data: data}
+	for {
+		ok, err := it.next()
+		if err != nil {
+			return fmt.Errorf("tree %s: %w", strings.TrimSuffix(prefix, "/"), err)
+		}
+		if !ok {
+			return nil
+		}
+		name := prefix + string(it.name)
+		if it.isTree {
+			if err := g.walkFiles(ctx, name+"/", it.hash, out); err != nil {
+				return err
+			}
+			continue
+		}
+		*out = append(*out, File{Path: name, Hash: it.hash.String(), Mode: fmt.Sprintf("%06o", it.mode)})
+	}
+}
