@@ -30,7 +30,7 @@ func (e *Engine) inputsDigest(ctx context.Context, job *Job, impl Stage, log io.
 	}
 	cacheable := false
 	if e.Sources != nil {
-		src, err := e.Sources.Digest(ctx, job.Service)
+		src, err := e.Sources.Digest(ctx, job.Service.Name)
 		switch {
 		case err == nil:
 			write(src)
