@@ -73,6 +73,9 @@ type Engine struct {
 	// final state; its log is logs/finally.log. Its failure is reported, not journaled as a
 	// stage: the run's outcome is its stages'.
 	Finally func(ctx context.Context, run *Run, log io.Writer) error
+
+	// tools keeps the cache.tools outputs once they ran.
+	tools toolOutputs
 }
 
 func (e *Engine) now() time.Time {
