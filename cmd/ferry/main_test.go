@@ -102,6 +102,11 @@ func TestPlanGolden(t *testing.T) {
 		{"no-trigger-github-matrix", []string{"plan", "--ref", "main", "--changed", "src/web/frontend/main.go", "-o", "github-matrix"}},
 		{"no-trigger-azure-matrix", []string{"plan", "--ref", "main", "--changed", "src/web/frontend/main.go", "-o", "azure-matrix"}},
 		{"changed-docs-excluded", []string{"plan", "--changed", "src/shipping/delivery/docs/README.md", "--changed", "charts/delivery/values.yaml"}},
+		{"explain-text", []string{"plan", "--explain", "--changed", "src/shipping/delivery/main.go", "--changed", "src/shipping/package/docs/README.md"}},
+		{"explain-json", []string{"plan", "-o", "json", "--changed", "src/shipping/delivery/main.go", "--changed", "src/shipping/package/docs/README.md"}},
+		{"explain-go-mod", []string{"plan", "--explain", "--changed", "go.mod"}},
+		{"explain-no-trigger", []string{"plan", "--explain", "--ref", "main", "--changed", "go.mod"}},
+		{"explain-release", []string{"plan", "--explain", "--ref", "release/delivery/v1.0.2", "--changed", "README.md"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

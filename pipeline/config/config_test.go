@@ -62,6 +62,7 @@ func TestLoadExample(t *testing.T) {
 		DependsOn: []Dependency{
 			{Folder: "src/shipping/common", Pos: Pos{Line: 10, Col: 17}},
 			{Service: "package", Pos: Pos{Line: 10, Col: 38}},
+			{File: "go.mod", Pos: Pos{Line: 10, Col: 47}},
 		},
 		Build: &Command{Line: "go build -trimpath -o bin/delivery .", Pos: Pos{Line: 11, Col: 12}},
 		Test:  &Command{Line: "go test ./...", Pos: Pos{Line: 12, Col: 11}},
@@ -91,6 +92,9 @@ func TestLoadExample(t *testing.T) {
 	}
 	if o := cfg.StageOptionsFor(StagePush); o.Retries != 3 || o.Timeout != 5*time.Minute {
 		t.Errorf("push options = %+v", o)
+	}
+	if len(cfg.Cache.Tools) != 1 || cfg.Cache.Tools[0].String() != "go version" {
+		t.Errorf("cache.tools = %v", cfg.Cache.Tools)
 	}
 	if cfg.StageOptionsFor(StageBuild) != (StageOptions{}) {
 		t.Errorf("build has no options")
