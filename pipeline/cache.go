@@ -11,10 +11,12 @@ import (
 )
 
 // inputsDigest identifies everything a stage's result depends on. It reports whether the
-// stage may use the cache (cacheable, sources clean).
-func (e *Engine) inputsDigest(ctx context.Context, job *Job, impl Stage, log io.Writer) (string, bool) {
+// stage may use the cache (cacheable, sources clean), and fails when an input cannot be known
+// (a cache.tools command that fails): running the stage with an unknown toolchain and keying
+// its result as if it were known would poison the cache.
+func (e *Engine) inputsDigest(ctx context.Context, job *Job, impl Stage, log io.Writer) (string, bool, error) {
 	if job.Service == nil {
-		return "", false
+		return "", false, nil
 	}
 	h := sha256.New()
 	write := func(parts ...any) {
@@ -28,9 +30,20 @@ func (e *Engine) inputsDigest(ctx context.Context, job *Job, impl Stage, log io.
 	if job.Env != nil {
 		write(job.Env)
 	}
+	// Written only when configured, so that keys of configs without them stay as they were.
+	if env := envDigest(e.Config, job.Service, job.Environ); len(env) > 0 {
+		write("env", env)
+	}
+	if keysTools(job.Stage.Kind()) && len(e.Config.Cache.Tools) > 0 {
+		tools, err := e.toolVersions(ctx)
+		if err != nil {
+			return "", false, err
+		}
+		write("tools", tools)
+	}
 	cacheable := false
 	if e.Sources != nil {
-		src, err := e.Sources.Digest(ctx, job.Service)
+		src, err := e.Sources.Digest(ctx, job.Service.Name)
 		switch {
 		case err == nil:
 			write(src)
@@ -51,7 +64,7 @@ func (e *Engine) inputsDigest(ctx context.Context, job *Job, impl Stage, log io.
 		}
 		h.Write(extra)
 	}
-	return "sha256:" + hex.EncodeToString(h.Sum(nil)), cacheable
+	return "sha256:" + hex.EncodeToString(h.Sum(nil)), cacheable, nil
 }
 
 // cacheHit returns an earlier result with the same inputs whose outputs can still be used.

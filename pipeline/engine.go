@@ -35,10 +35,11 @@ type Masker interface {
 }
 
 // Sources gives a content digest of what a service is built from at the run's commit: its
-// folder, its paths.include entries and the shared folders it depends on. ErrDirty means the
-// work tree differs from the commit there, so no cached result may be used.
+// folder, its paths.include entries, the shared folders, files and globs it depends on and the
+// global dependencies. ErrDirty means the work tree differs from the commit there, so no
+// cached result may be used.
 type Sources interface {
-	Digest(ctx context.Context, svc *config.Service) (string, error)
+	Digest(ctx context.Context, service string) (string, error)
 }
 
 // ErrDirty is returned by Sources when uncommitted changes make a digest meaningless.
@@ -72,6 +73,9 @@ type Engine struct {
 	// final state; its log is logs/finally.log. Its failure is reported, not journaled as a
 	// stage: the run's outcome is its stages'.
 	Finally func(ctx context.Context, run *Run, log io.Writer) error
+
+	// tools keeps the cache.tools outputs once they ran.
+	tools toolOutputs
 }
 
 func (e *Engine) now() time.Time {

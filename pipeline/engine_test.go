@@ -64,7 +64,7 @@ func (c cacheableStage) Verify(ctx context.Context, job *pipeline.Job, out pipel
 // fixedSources gives every service the same sources digest, as a clean checkout would.
 type fixedSources struct{ digest string }
 
-func (f fixedSources) Digest(ctx context.Context, svc *config.Service) (string, error) {
+func (f fixedSources) Digest(ctx context.Context, service string) (string, error) {
 	return f.digest, nil
 }
 

@@ -48,6 +48,8 @@ type Plan struct {
 	Reason   string           `json:"reason"`
 	Changes  triggers.Changes `json:"changes"`
 	Services []ServicePlan    `json:"services"`
+	// Unaffected are the services the event does not run, each with the rule that left it out.
+	Unaffected []triggers.Unaffected `json:"unaffected,omitempty"`
 }
 
 // ServicePlan is one service's pipeline.
@@ -76,7 +78,8 @@ func (p *Plan) Service(name string) *ServicePlan {
 // NewPlan decides which services run which stages for the event. It is a pure function of the
 // config, the event and the changed paths, so the same inputs always give the same plan.
 func NewPlan(cfg *config.Config, ev triggers.Event, ch triggers.Changes) (*Plan, error) {
-	ix, err := triggers.NewIndex(triggerServices(cfg))
+	services, global := TriggerServices(cfg)
+	ix, err := triggers.NewIndex(services, global...)
 	if err != nil {
 		return nil, err
 	}
@@ -85,7 +88,7 @@ func NewPlan(cfg *config.Config, ev triggers.Event, ch triggers.Changes) (*Plan,
 	if err != nil {
 		return nil, err
 	}
-	plan := &Plan{Event: ev, Reason: sel.Reason, Changes: ch, Services: []ServicePlan{}}
+	plan := &Plan{Event: ev, Reason: sel.Reason, Changes: ch, Services: []ServicePlan{}, Unaffected: sel.Unaffected}
 	if sel.Trigger == nil {
 		return plan, nil
 	}
@@ -105,16 +108,21 @@ func NewPlan(cfg *config.Config, ev triggers.Event, ch triggers.Changes) (*Plan,
 	return plan, nil
 }
 
-// triggerServices is the config's services as triggers decides with them.
-func triggerServices(cfg *config.Config) []triggers.Service {
-	out := make([]triggers.Service, len(cfg.Services))
+// TriggerServices is the config's services, and the dependencies every one of them has
+// (globalDependencies), as triggers decides with them and keys their sources.
+func TriggerServices(cfg *config.Config) (services []triggers.Service, global []triggers.Dependency) {
+	services = make([]triggers.Service, len(cfg.Services))
 	for i, s := range cfg.Services {
-		deps := make([]triggers.Dependency, len(s.DependsOn))
-		for j, d := range s.DependsOn {
-			deps[j] = triggers.Dependency{Service: d.Service, Folder: d.Folder}
-		}
-		out[i] = triggers.Service{Name: s.Name, Path: s.Path, DependsOn: deps,
+		services[i] = triggers.Service{Name: s.Name, Path: s.Path, DependsOn: triggerDependencies(s.DependsOn),
 			Paths: triggers.Filter{Include: s.Paths.Include, Exclude: s.Paths.Exclude}}
+	}
+	return services, triggerDependencies(cfg.GlobalDependencies)
+}
+
+func triggerDependencies(deps []config.Dependency) []triggers.Dependency {
+	out := make([]triggers.Dependency, len(deps))
+	for i, d := range deps {
+		out[i] = triggers.Dependency{Service: d.Service, Folder: d.Folder, File: d.File, Glob: d.Glob}
 	}
 	return out
 }

@@ -41,7 +41,13 @@ func (e *Engine) runStage(ctx context.Context, st *state, svc *ServiceRun, s *St
 			return r.finish(ctx, Skipped, reason, nil)
 		}
 	}
-	digest, cacheable := e.inputsDigest(ctx, job, impl, &early)
+	digest, cacheable, err := e.inputsDigest(ctx, job, impl, &early)
+	if err != nil {
+		if ctx.Err() != nil {
+			return r.finish(ctx, Cancelled, cancelReason(ctx), nil)
+		}
+		return r.finish(ctx, Failed, err.Error(), nil)
+	}
 	if cacheable && digest != "" && !st.run.Options.NoCache {
 		if entry, ok := e.cacheHit(ctx, job, impl, digest); ok {
 			return r.finish(ctx, Skipped, fmt.Sprintf("same inputs as run %s", entry.Run), func(n *StageState) {

@@ -31,11 +31,36 @@ type Filter struct {
 // Empty reports whether the filter has no entries.
 func (f Filter) Empty() bool { return len(f.Include) == 0 && len(f.Exclude) == 0 }
 
-// Dependency is one entry of a service's dependsOn: another service or a shared folder.
+// Dependency is one entry of a service's dependsOn, or of the dependencies every service has:
+// another service, a shared folder, a file (go.mod) or a glob of files (proto/**/*.proto).
+// Exactly one field is set.
 type Dependency struct {
-	// Service is set when the entry names a service; Folder otherwise.
 	Service string
 	Folder  string
+	File    string
+	// Glob has the path filter syntax: * and ? within one name, ** across folders.
+	Glob string
+}
+
+// Path is the folder, file or glob the entry names; "" for a service.
+func (d Dependency) Path() string {
+	switch {
+	case d.Folder != "":
+		return d.Folder
+	case d.File != "":
+		return d.File
+	}
+	return d.Glob
+}
+
+// Pattern compiles the entry's path as a path filter entry: a folder covers everything below
+// it, a file itself, a glob what it matches (and, like every path entry, what lies below a
+// folder it matches).
+func (d Dependency) Pattern() (*azure.PathPattern, error) {
+	if d.Service != "" || d.Path() == "" {
+		return nil, fmt.Errorf("dependency %+v names no path", d)
+	}
+	return azure.CompilePathPattern(d.Path())
 }
 
 // entryKind says why a path filter entry belongs to a service.
@@ -73,11 +98,23 @@ type Index struct {
 	root     trieNode
 	// dependents[i] lists the services that name service i in dependsOn.
 	dependents [][]int
+	// global are the paths every service depends on: few, so each changed path is tested
+	// against each of them rather than through the trie, where they would be entries of
+	// every service.
+	global []*azure.PathPattern
 }
 
-// NewIndex builds the index for the services, which keep their order in every answer.
-func NewIndex(services []Service) (*Index, error) {
+// NewIndex builds the index for the services, which keep their order in every answer. A
+// change to a path of global (globalDependencies) affects every service.
+func NewIndex(services []Service, global ...Dependency) (*Index, error) {
 	ix := &Index{services: slices.Clone(services), dependents: make([][]int, len(services))}
+	for _, d := range global {
+		p, err := d.Pattern()
+		if err != nil {
+			return nil, fmt.Errorf("global dependency: %w", err)
+		}
+		ix.global = append(ix.global, p)
+	}
 	pos := map[string]int{}
 	for i, s := range services {
 		pos[s.Name] = i
@@ -116,7 +153,7 @@ func NewIndex(services []Service) (*Index, error) {
 				ix.dependents[j] = append(ix.dependents[j], i)
 				continue
 			}
-			if err := add(dependency, d.Folder); err != nil {
+			if err := add(dependency, d.Path()); err != nil {
 				return nil, err
 			}
 		}
@@ -148,23 +185,48 @@ type Affected struct {
 	Reasons []string `json:"reasons"`
 }
 
-// hit records, for one service, the first changed path that affected it and through which entry.
+// Unaffected is one service a change does not affect, and the rule that decided it.
+type Unaffected struct {
+	Name   string `json:"name"`
+	Reason string `json:"reason"`
+}
+
+// hit records, for one service, the first changed path that affected it (or, for a service
+// it did not affect, that one of its paths.exclude entries kept out) and through which entry.
 type hit struct {
 	path  string
 	entry *entry
 	count int
 }
 
+// globalHit is the first changed path under a global dependency.
+type globalHit struct {
+	path    string
+	pattern *azure.PathPattern
+}
+
 // Affected returns the services affected by the changed paths, in config order. A service is
 // affected when a path is included by its own filter (its path, paths.include minus
 // paths.exclude, most specific entry wins, as Azure Pipelines evaluates path filters) or by a
-// shared folder it depends on, or when a service it depends on is affected.
+// shared folder, file or glob it depends on, or when a service it depends on is affected, or
+// when a path is under a global dependency.
 func (ix *Index) Affected(paths []string) []Affected {
+	affected, _ := ix.Decide(paths)
+	return affected
+}
+
+// Decide is Affected that also says, for every other service, why the changes leave it out.
+func (ix *Index) Decide(paths []string) ([]Affected, []Unaffected) {
 	hits := make([]*hit, len(ix.services))
+	excluded := make([]*hit, len(ix.services))
+	var global *globalHit
 	// best holds, per service, the most specific entry covering the current path; reset per path.
 	best := make([]*entry, len(ix.services))
 	var touched []int
 	for _, p := range paths {
+		if global == nil {
+			global = ix.globalHit(p)
+		}
 		touched = touched[:0]
 		consider := func(n *trieNode) {
 			for _, e := range n.entries {
@@ -197,6 +259,9 @@ func (ix *Index) Affected(paths []string) []Affected {
 			e := best[svc]
 			best[svc] = nil
 			if e.kind == pathsExc {
+				if excluded[svc] == nil {
+					excluded[svc] = &hit{path: p, entry: e}
+				}
 				continue
 			}
 			if h := hits[svc]; h != nil {
@@ -206,7 +271,17 @@ func (ix *Index) Affected(paths []string) []Affected {
 			hits[svc] = &hit{path: p, entry: e, count: 1}
 		}
 	}
-	return ix.collect(hits)
+	return ix.collect(hits, excluded, global)
+}
+
+// globalHit returns the global dependency that covers p, or nil.
+func (ix *Index) globalHit(p string) *globalHit {
+	for _, g := range ix.global {
+		if g.Covers(p) {
+			return &globalHit{path: p, pattern: g}
+		}
+	}
+	return nil
 }
 
 // moreSpecific implements "the most specific entry wins; on a tie, exclude wins".
@@ -218,17 +293,23 @@ func moreSpecific(a, b *entry) bool {
 	return a.kind == pathsExc && b.kind != pathsExc
 }
 
-func (ix *Index) collect(hits []*hit) []Affected {
+func (ix *Index) collect(hits, excluded []*hit, global *globalHit) ([]Affected, []Unaffected) {
 	reasons := make([][]string, len(ix.services))
 	for i, h := range hits {
 		if h != nil {
 			reasons[i] = append(reasons[i], h.reason())
 		}
 	}
-	// Propagate through service dependencies, breadth first, in config order.
 	var queue []int
-	for i := range hits {
-		if hits[i] != nil {
+	if global != nil {
+		// Every service is affected; the propagation below only adds reasons.
+		for i := range ix.services {
+			reasons[i] = append(reasons[i], global.reason())
+		}
+	}
+	// Propagate through service dependencies, breadth first, in config order.
+	for i := range reasons {
+		if len(reasons[i]) > 0 {
 			queue = append(queue, i)
 		}
 	}
@@ -244,12 +325,51 @@ func (ix *Index) collect(hits []*hit) []Affected {
 		}
 	}
 	var out []Affected
+	var not []Unaffected
 	for i, r := range reasons {
 		if len(r) > 0 {
 			out = append(out, Affected{Name: ix.services[i].Name, Reasons: dedupe(r)})
+			continue
+		}
+		why := ix.services[i].unmatched()
+		if e := excluded[i]; e != nil {
+			why = fmt.Sprintf("excluded by paths.exclude %s (changed: %s)", e.entry.raw, e.path)
+		}
+		not = append(not, Unaffected{Name: ix.services[i].Name, Reason: why})
+	}
+	return out, not
+}
+
+func (g *globalHit) reason() string {
+	if g.path == g.pattern.String() {
+		return fmt.Sprintf("globalDependencies: %s changed", g.path)
+	}
+	return fmt.Sprintf("globalDependencies: %s changed (%s)", g.path, g.pattern)
+}
+
+// unmatched says why no changed path affects the service: where a change would have.
+func (s Service) unmatched() string {
+	var where []string
+	if s.Path != "" {
+		where = append(where, s.Path)
+	}
+	where = append(where, s.Paths.Include...)
+	var deps []string
+	for _, d := range s.DependsOn {
+		if d.Service != "" {
+			deps = append(deps, "service "+d.Service)
+		} else {
+			deps = append(deps, d.Path())
 		}
 	}
-	return out
+	msg := "no changed path under " + strings.Join(where, ", ")
+	if len(where) == 0 {
+		msg = "no changed path matches its paths"
+	}
+	if len(deps) > 0 {
+		msg += " or its dependencies (" + strings.Join(deps, ", ") + ")"
+	}
+	return msg
 }
 
 func (h *hit) reason() string {
@@ -285,6 +405,17 @@ func (ix *Index) all(why string) []Affected {
 	out := make([]Affected, len(ix.services))
 	for i, s := range ix.services {
 		out[i] = Affected{Name: s.Name, Reasons: []string{"every service is affected: " + why}}
+	}
+	return out
+}
+
+// except lists every service but the one named as unaffected, for one reason.
+func (ix *Index) except(name, why string) []Unaffected {
+	var out []Unaffected
+	for _, s := range ix.services {
+		if s.Name != name {
+			out = append(out, Unaffected{Name: s.Name, Reason: why})
+		}
 	}
 	return out
 }

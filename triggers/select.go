@@ -50,6 +50,8 @@ type Selection struct {
 	Reason   string
 	Release  *Release
 	Services []Affected
+	// Unaffected are the other services, in config order, with the rule that left each out.
+	Unaffected []Unaffected
 }
 
 // Select finds the first rule (in the order given, the file's) that matches the event and the
@@ -79,16 +81,18 @@ func Select(rules []Rule, ix *Index, ev Event, ch Changes) (Selection, error) {
 			sel.Release = &rel
 			sel.Services = []Affected{{Name: rel.Service, Reasons: []string{
 				fmt.Sprintf("release branch %s: version %s", rel.Branch, rel.Version)}}}
+			sel.Unaffected = ix.except(rel.Service, fmt.Sprintf("release branch %s releases %s only", rel.Branch, rel.Service))
 			return sel, nil
 		}
 		if ch.All {
 			sel.Services = ix.all(ch.Reason)
 		} else {
-			sel.Services = ix.Affected(ch.Paths)
+			sel.Services, sel.Unaffected = ix.Decide(ch.Paths)
 		}
 		return sel, nil
 	}
-	sel := Selection{Reason: fmt.Sprintf("no trigger matches %s %s", ev.Kind, ev.FilterRef())}
+	noMatch := fmt.Sprintf("no trigger matches %s %s", ev.Kind, ev.FilterRef())
+	sel := Selection{Reason: noMatch, Unaffected: ix.except("", noMatch)}
 	if len(misses) > 0 {
 		sel.Reason += " (" + strings.Join(misses, "; ") + ")"
 	}

@@ -3,6 +3,7 @@ package triggers_test
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -84,6 +85,153 @@ func TestAffected(t *testing.T) {
 				t.Errorf("affected (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// goRepo is a monorepo whose services share root files: a Go module, a workspace, generated
+// protobuf code.
+var goRepo = []triggers.Service{
+	{Name: "orders", Path: "svc/orders", DependsOn: []triggers.Dependency{{File: "go.mod"}, {Glob: "proto/**/*.proto"}}},
+	{Name: "billing", Path: "svc/billing", DependsOn: []triggers.Dependency{{Service: "orders"}}},
+	{Name: "web", Path: "web", Paths: triggers.Filter{Exclude: []string{"web/docs"}},
+		DependsOn: []triggers.Dependency{{File: "web/package-lock.json"}}},
+}
+
+var goRepoGlobal = []triggers.Dependency{{File: "go.work"}, {Glob: "tools/*.mk"}}
+
+func TestAffectedByFilesAndGlobs(t *testing.T) {
+	ix, err := triggers.NewIndex(goRepo, goRepoGlobal...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name  string
+		paths []string
+		want  map[string][]string
+	}{
+		{"root file", []string{"go.mod"}, map[string][]string{
+			"orders":  {"depends on go.mod (changed: go.mod)"},
+			"billing": {"depends on service orders (affected)"}}},
+		{"a file is not a folder prefix", []string{"go.mod.bak", "go.sum"}, nil},
+		{"glob across folders", []string{"proto/orders/v1/orders.proto"}, map[string][]string{
+			"orders":  {"depends on proto/**/*.proto (changed: proto/orders/v1/orders.proto)"},
+			"billing": {"depends on service orders (affected)"}}},
+		{"glob ** may be no folder", []string{"proto/common.proto"}, map[string][]string{
+			"orders":  {"depends on proto/**/*.proto (changed: proto/common.proto)"},
+			"billing": {"depends on service orders (affected)"}}},
+		{"glob needs its suffix", []string{"proto/README.md"}, nil},
+		{"file inside the service folder: the more specific entry names it", []string{"web/package-lock.json"}, map[string][]string{
+			"web": {"depends on web/package-lock.json (changed: web/package-lock.json)"}}},
+		{"global file affects every service", []string{"go.work"}, map[string][]string{
+			"orders":  {"globalDependencies: go.work changed"},
+			"billing": {"globalDependencies: go.work changed", "depends on service orders (affected)"},
+			"web":     {"globalDependencies: go.work changed"}}},
+		{"global glob", []string{"tools/lint.mk"}, map[string][]string{
+			"orders":  {"globalDependencies: tools/lint.mk changed (tools/*.mk)"},
+			"billing": {"globalDependencies: tools/lint.mk changed (tools/*.mk)", "depends on service orders (affected)"},
+			"web":     {"globalDependencies: tools/lint.mk changed (tools/*.mk)"}}},
+		{"global glob stays in its folder", []string{"tools/sub/lint.mk"}, nil},
+		{"global and own reasons", []string{"svc/orders/main.go", "go.work"}, map[string][]string{
+			"orders":  {"svc/orders/main.go under svc/orders", "globalDependencies: go.work changed"},
+			"billing": {"globalDependencies: go.work changed", "depends on service orders (affected)"},
+			"web":     {"globalDependencies: go.work changed"}}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := map[string][]string{}
+			for _, a := range ix.Affected(tc.paths) {
+				got[a.Name] = a.Reasons
+			}
+			if tc.want == nil {
+				tc.want = map[string][]string{}
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("affected (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestUnaffectedReasons(t *testing.T) {
+	ix, err := triggers.NewIndex(append(slices.Clone(monorepo), goRepo...), goRepoGlobal...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name  string
+		paths []string
+		want  map[string]string // only the services the case is about
+	}{
+		{"no path", []string{"README.md"}, map[string]string{
+			"frontend": "no changed path under src/web/frontend",
+			"delivery": "no changed path under src/shipping/delivery, charts/delivery, deploy/*/delivery.yaml or its dependencies (src/shipping/common, service package)",
+			"orders":   "no changed path under svc/orders or its dependencies (go.mod, proto/**/*.proto)",
+		}},
+		{"excluded", []string{"src/shipping/delivery/docs/guide.txt", "web/docs/a.md"}, map[string]string{
+			"delivery": "excluded by paths.exclude src/shipping/delivery/docs (changed: src/shipping/delivery/docs/guide.txt)",
+			"web":      "excluded by paths.exclude web/docs (changed: web/docs/a.md)",
+		}},
+		{"excluded by a wildcard", []string{"src/shipping/delivery/api/README.md"}, map[string]string{
+			"delivery": "excluded by paths.exclude src/shipping/delivery/**/*.md (changed: src/shipping/delivery/api/README.md)",
+		}},
+		{"affected services are not listed", []string{"go.mod"}, map[string]string{"orders": "", "billing": ""}},
+		{"a global change leaves none out", []string{"go.work"}, map[string]string{"frontend": "", "web": ""}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			affected, unaffected := ix.Decide(tc.paths)
+			if len(affected)+len(unaffected) != 7 {
+				t.Errorf("%d affected and %d unaffected, want every one of 7 services decided", len(affected), len(unaffected))
+			}
+			got := map[string]string{}
+			for _, u := range unaffected {
+				got[u.Name] = u.Reason
+			}
+			for name, want := range tc.want {
+				if got[name] != want {
+					t.Errorf("%s: reason %q, want %q", name, got[name], want)
+				}
+			}
+		})
+	}
+}
+
+func TestSelectUnaffected(t *testing.T) {
+	ix := newIndex(t, monorepo)
+	cases := []struct {
+		name string
+		ref  string
+		want string // the reason of frontend
+	}{
+		{"no trigger", "refs/heads/main", "no trigger matches push refs/heads/main"},
+		{"release", "refs/heads/release/delivery/v1.0.0", "release branch release/delivery/v1.0.0 releases delivery only"},
+		{"feature", "refs/heads/feature/x", "no changed path under src/web/frontend"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			sel, err := triggers.Select(rules, ix, triggers.Event{Kind: triggers.Push, Ref: tc.ref}, triggers.Changes{Paths: []string{"src/shipping/delivery/x"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got string
+			for _, u := range sel.Unaffected {
+				if u.Name == "frontend" {
+					got = u.Reason
+				}
+				if u.Name == "delivery" && sel.Trigger != nil {
+					t.Errorf("delivery is both selected and unaffected: %s", u.Reason)
+				}
+			}
+			if got != tc.want {
+				t.Errorf("frontend: %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestNewIndexRejectsServiceAsGlobal(t *testing.T) {
+	if _, err := triggers.NewIndex(monorepo, triggers.Dependency{Service: "frontend"}); err == nil {
+		t.Error("a service as a global dependency was accepted")
 	}
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"flag"
 	goldenfile "github.com/ferry-ci/ferry/internal/golden"
 	"os"
@@ -9,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ferry-ci/ferry/pipeline"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -102,6 +105,11 @@ func TestPlanGolden(t *testing.T) {
 		{"no-trigger-github-matrix", []string{"plan", "--ref", "main", "--changed", "src/web/frontend/main.go", "-o", "github-matrix"}},
 		{"no-trigger-azure-matrix", []string{"plan", "--ref", "main", "--changed", "src/web/frontend/main.go", "-o", "azure-matrix"}},
 		{"changed-docs-excluded", []string{"plan", "--changed", "src/shipping/delivery/docs/README.md", "--changed", "charts/delivery/values.yaml"}},
+		{"explain-text", []string{"plan", "--explain", "--changed", "src/shipping/delivery/main.go", "--changed", "src/shipping/package/docs/README.md"}},
+		{"explain-json", []string{"plan", "-o", "json", "--changed", "src/shipping/delivery/main.go", "--changed", "src/shipping/package/docs/README.md"}},
+		{"explain-go-mod", []string{"plan", "--explain", "--changed", "go.mod"}},
+		{"explain-no-trigger", []string{"plan", "--explain", "--ref", "main", "--changed", "go.mod"}},
+		{"explain-release", []string{"plan", "--explain", "--ref", "release/delivery/v1.0.2", "--changed", "README.md"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -377,5 +385,69 @@ func TestDryRunTouchesNothing(t *testing.T) {
 	golden(t, "dry-run-release.golden", r.stdout)
 	if _, err := os.Stat(filepath.Join(repo, ".ferry")); err == nil {
 		t.Error("--dry-run created the run store")
+	}
+}
+
+// TestGoModChangeRebuilds commits a change to the example's root go.mod: the plan must affect
+// every service depending on it, naming the dependency, and the build must run again instead
+// of reusing the result built with the old go.mod.
+func TestGoModChangeRebuilds(t *testing.T) {
+	repo := exampleRepo(t)
+	build := []string{"run", "--service", "delivery", "--stage", "build", "--no-progress", "--changed", "src/shipping/delivery/main.go"}
+	buildStage := func(label string) *pipeline.StageState {
+		t.Helper()
+		if r := runFerry(t, repo, nil, "", build...); r.code != 0 {
+			t.Fatalf("%s: exit %d\n%s\n%s", label, r.code, r.stdout, r.stderr)
+		}
+		return runStatus(t, repo).Service("delivery").Stage("build")
+	}
+	first := buildStage("first build")
+	if again := buildStage("same commit"); again.CachedFrom == "" {
+		t.Fatalf("an unchanged commit rebuilt (%s: %s): the cache does not work here, so the check below proves nothing", again.Status, again.Reason)
+	}
+
+	before := strings.TrimSpace(gitOut(t, repo, "rev-parse", "HEAD"))
+	f, err := os.OpenFile(filepath.Join(repo, "go.mod"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("\n// A new requirement would go here.\n")
+	f.Close()
+	gitIn(t, repo, "commit", "-qam", "change go.mod")
+
+	r := runFerry(t, repo, nil, "", "plan", "-o", "json", "--before", before)
+	if r.code != 0 {
+		t.Fatalf("plan: exit %d: %s", r.code, r.stderr)
+	}
+	var plan struct {
+		Services []struct {
+			Name    string
+			Reasons []string
+		}
+		Unaffected []struct{ Name, Reason string }
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &plan); err != nil {
+		t.Fatal(err)
+	}
+	affected := map[string]string{}
+	for _, s := range plan.Services {
+		affected[s.Name] = strings.Join(s.Reasons, "; ")
+	}
+	for _, name := range []string{"delivery", "package", "frontend"} {
+		if !strings.Contains(affected[name], "depends on go.mod (changed: go.mod)") {
+			t.Errorf("%s: reasons %q, want the go.mod dependency", name, affected[name])
+		}
+	}
+	if len(plan.Unaffected) != 0 {
+		t.Errorf("unaffected = %+v, want none: every service depends on go.mod", plan.Unaffected)
+	}
+
+	after := buildStage("after go.mod changed")
+	if after.CachedFrom != "" || after.Status != pipeline.Succeeded {
+		t.Errorf("build after the go.mod change = %s (%s), cached from %q; want a real build (first run %s)",
+			after.Status, after.Reason, after.CachedFrom, first.InputsDigest)
+	}
+	if after.InputsDigest == first.InputsDigest {
+		t.Errorf("the inputs digest did not change with go.mod: %s", after.InputsDigest)
 	}
 }

@@ -117,11 +117,19 @@ func (a *app) readPathList(src string) ([]string, error) {
 func (a *app) planCommand() *cobra.Command {
 	var f eventFlags
 	var output, state string
+	var explain bool
 	cmd := &cobra.Command{
 		Use:   "plan",
 		Short: "Show which services a git event affects, the pipeline and stages each runs, and why",
 		Long: `plan reads ferry.yaml and the git event (from the flags, or from the GitHub Actions or
 Azure Pipelines environment), finds the changed paths and prints the plan.
+
+A service is affected when a changed path is under its path or paths.include (minus
+paths.exclude), under a folder, file or glob of its dependsOn, or under globalDependencies, or
+when a service it depends on is affected. --explain adds, for every service, whether it is
+included and the rule that decided it ("frontend: not affected — no changed path under
+src/web/frontend or its dependencies (go.mod)"); -o json lists the services left out under
+"unaffected", each with its "name" and "reason".
 
 In GitHub Actions it also writes matrix, services and count to $GITHUB_OUTPUT; in Azure
 Pipelines it sets them as output variables. With no affected services the matrix is empty
@@ -135,6 +143,7 @@ workflow_dispatch) starts from the last commit of the branch whose runs all succ
 run store, else from the pipeline's last successful build (Azure REST API, with
 SYSTEM_ACCESSTOKEN mapped), else every service is affected.`,
 		Example: `  ferry plan --event push --ref feature/x --before 1a2b3c4 --after 5d6e7f8
+  ferry plan --changed go.mod --explain
   ferry plan --event pr --base main --output github-matrix
   ferry plan --ref release/delivery/v1.0.2 --output json
   git diff --name-only main... | ferry plan --ref feature/x --changed-from -`,
@@ -159,12 +168,13 @@ SYSTEM_ACCESSTOKEN mapped), else every service is affected.`,
 			if err := a.exportPlan(plan, output); err != nil {
 				return err
 			}
-			return report.WritePlan(a.Out, plan, output)
+			return report.WritePlan(a.Out, plan, output, report.PlanOptions{Explain: explain})
 		},
 	}
 	f.bind(cmd.Flags())
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "text, json, github-matrix or azure-matrix")
 	cmd.Flags().StringVar(&state, "state", "", "run store where a push without a before commit finds the branch's last run (default: the config's state)")
+	cmd.Flags().BoolVar(&explain, "explain", false, "list every service, included or not, with the rule that decided it (-o json always has it)")
 	return cmd
 }
 

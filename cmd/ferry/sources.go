@@ -19,5 +19,6 @@ func newSources(cfg *config.Config) pipeline.Sources {
 	if err != nil {
 		return nil
 	}
-	return &triggers.SourceDigests{Repo: repo, Config: cfg, Prefix: prefix}
+	services, global := pipeline.TriggerServices(cfg)
+	return &triggers.SourceDigests{Repo: repo, Services: services, Global: global, Prefix: prefix}
 }

@@ -43,6 +43,21 @@ type Config struct {
 	// Finally is a command run at the repository root when a run stops, whatever its outcome
 	// (notifications, reports). It gets FERRY_RUN_ID and FERRY_RUN_STATUS.
 	Finally *Command `json:"finally,omitempty"`
+	// GlobalDependencies are files, folders and globs every service depends on (go.work, a
+	// root lock file): a change there affects every service, and their hashes key every
+	// service's cached results.
+	GlobalDependencies []Dependency `json:"globalDependencies,omitempty"`
+	// GlobalEnv names environment variables whose values key every service's cached results.
+	GlobalEnv []string `json:"globalEnv,omitempty"`
+	// Cache tunes what keys cached results beyond the sources and the config.
+	Cache CacheOptions `json:"cache"`
+}
+
+// CacheOptions adds inputs to the cache keys that Ferry cannot see in the repository.
+type CacheOptions struct {
+	// Tools are commands (go version, node --version) whose output keys every build and test
+	// result: a new toolchain must not reuse results built with the old one.
+	Tools []*Command `json:"tools,omitempty"`
 }
 
 // Service is one microservice folder of the monorepo.
@@ -60,25 +75,37 @@ type Service struct {
 	// PassEnv names credentials (FERRY_* secrets, CI tokens) that the service's commands may
 	// see; every other one is removed from their environment.
 	PassEnv []string `json:"passEnv,omitempty"`
-	Image   *Image   `json:"image,omitempty"`
+	// CacheEnv names environment variables whose values key the service's cached results, as
+	// the values of env do; only a hash of each value is kept.
+	CacheEnv []string `json:"cacheEnv,omitempty"`
+	Image    *Image   `json:"image,omitempty"`
 	// Chart is the Helm chart folder, relative to the repository root.
 	Chart string      `json:"chart,omitempty"`
 	Scan  *ScanPolicy `json:"scan,omitempty"`
 }
 
-// Dependency is one entry of dependsOn: another service or a shared folder.
+// Dependency is one entry of dependsOn or globalDependencies: another service, a shared
+// folder, a file (go.mod, package-lock.json) or a glob of files (proto/**/*.proto). Exactly
+// one field is set; paths are relative to the repository root.
 type Dependency struct {
-	// Service is set when the entry names a service; Folder otherwise.
 	Service string `json:"service,omitempty"`
 	Folder  string `json:"folder,omitempty"`
-	Pos     Pos    `json:"-"`
+	File    string `json:"file,omitempty"`
+	// Glob uses the path filter syntax: * and ? within one name, ** across folders.
+	Glob string `json:"glob,omitempty"`
+	Pos  Pos    `json:"-"`
 }
 
 func (d Dependency) String() string {
-	if d.Service != "" {
+	switch {
+	case d.Service != "":
 		return d.Service
+	case d.Folder != "":
+		return d.Folder
+	case d.File != "":
+		return d.File
 	}
-	return d.Folder
+	return d.Glob
 }
 
 // PathFilter is an include/exclude list with Azure Pipelines path semantics.

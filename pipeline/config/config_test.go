@@ -62,6 +62,7 @@ func TestLoadExample(t *testing.T) {
 		DependsOn: []Dependency{
 			{Folder: "src/shipping/common", Pos: Pos{Line: 10, Col: 17}},
 			{Service: "package", Pos: Pos{Line: 10, Col: 38}},
+			{File: "go.mod", Pos: Pos{Line: 10, Col: 47}},
 		},
 		Build: &Command{Line: "go build -trimpath -o bin/delivery .", Pos: Pos{Line: 11, Col: 12}},
 		Test:  &Command{Line: "go test ./...", Pos: Pos{Line: 12, Col: 11}},
@@ -91,6 +92,9 @@ func TestLoadExample(t *testing.T) {
 	}
 	if o := cfg.StageOptionsFor(StagePush); o.Retries != 3 || o.Timeout != 5*time.Minute {
 		t.Errorf("push options = %+v", o)
+	}
+	if len(cfg.Cache.Tools) != 1 || cfg.Cache.Tools[0].String() != "go version" {
+		t.Errorf("cache.tools = %v", cfg.Cache.Tools)
 	}
 	if cfg.StageOptionsFor(StageBuild) != (StageOptions{}) {
 		t.Errorf("build has no options")
@@ -189,4 +193,79 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestDependencyKinds pins how a dependsOn or globalDependencies entry is read: a service by
+// name, else a folder, a file or a glob of the fixture repository.
+func TestDependencyKinds(t *testing.T) {
+	cases := []struct {
+		entry string
+		want  Dependency
+	}{
+		{"b", Dependency{Service: "b"}},
+		{"libs/common", Dependency{Folder: "libs/common"}},
+		{"libs/common/", Dependency{Folder: "libs/common"}},
+		{"go.mod", Dependency{File: "go.mod"}},
+		{"./go.mod", Dependency{File: "go.mod"}},
+		{"libs/**/*.proto", Dependency{Glob: "libs/**/*.proto"}},
+		{"**/orders.proto", Dependency{Glob: "**/orders.proto"}},
+		{"src/*", Dependency{Glob: "src/*"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.entry, func(t *testing.T) {
+			cfg, err := Parse("ferry.yaml", "testdata/repo", []byte(`
+version: 1
+services:
+  a: {path: src/a, dependsOn: ['`+tc.entry+`']}
+  b: {path: src/b}
+triggers:
+  feature: {branches: {include: ['*']}, stages: [build]}
+`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := cfg.Service("a").DependsOn
+			if len(got) != 1 {
+				t.Fatalf("dependsOn = %+v, want one entry", got)
+			}
+			got[0].Pos = Pos{}
+			if got[0] != tc.want {
+				t.Errorf("dependsOn %q = %+v, want %+v", tc.entry, got[0], tc.want)
+			}
+		})
+	}
+}
+
+func TestGlobalKeys(t *testing.T) {
+	cfg, err := Parse("ferry.yaml", "testdata/repo", []byte(`
+version: 1
+services:
+  a: {path: src/a, cacheEnv: [NODE_ENV]}
+globalDependencies: [go.mod, 'libs/**/*.proto', libs/common]
+globalEnv: [GOFLAGS, GOOS]
+cache: {tools: [go version, [node, --version]]}
+triggers:
+  feature: {branches: {include: ['*']}, stages: [build]}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Dependency{
+		{File: "go.mod", Pos: Pos{Line: 5, Col: 22}},
+		{Glob: "libs/**/*.proto", Pos: Pos{Line: 5, Col: 30}},
+		{Folder: "libs/common", Pos: Pos{Line: 5, Col: 49}},
+	}
+	if diff := cmp.Diff(want, cfg.GlobalDependencies); diff != "" {
+		t.Errorf("globalDependencies (-want +got):\n%s", diff)
+	}
+	if !cmp.Equal(cfg.GlobalEnv, []string{"GOFLAGS", "GOOS"}) || !cmp.Equal(cfg.Service("a").CacheEnv, []string{"NODE_ENV"}) {
+		t.Errorf("globalEnv = %v, cacheEnv = %v", cfg.GlobalEnv, cfg.Service("a").CacheEnv)
+	}
+	var tools []string
+	for _, c := range cfg.Cache.Tools {
+		tools = append(tools, c.String())
+	}
+	if !cmp.Equal(tools, []string{"go version", "node --version"}) {
+		t.Errorf("cache.tools = %q", tools)
+	}
 }

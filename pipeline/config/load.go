@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -45,9 +46,10 @@ type loader struct {
 	root string
 	cfg  *Config
 	// positions kept for checks that need every service first
-	depNodes   map[*Service][]*yaml.Node
-	stageNodes map[*Trigger][]*yaml.Node
-	stagesNode map[*Trigger]*yaml.Node
+	depNodes    map[*Service][]*yaml.Node
+	globalNodes []*yaml.Node
+	stageNodes  map[*Trigger][]*yaml.Node
+	stagesNode  map[*Trigger]*yaml.Node
 }
 
 var (
@@ -87,6 +89,9 @@ func (l *loader) load(data []byte) *Config {
 		{"scan", func(p string, v *yaml.Node) { cfg.Scan = l.scanPolicy(v, p) }},
 		{"secrets", func(p string, v *yaml.Node) { l.secrets(v, p) }},
 		{"finally", func(p string, v *yaml.Node) { cfg.Finally = l.command(v, p) }},
+		{"globalDependencies", func(p string, v *yaml.Node) { _, l.globalNodes = l.strings(v, p) }},
+		{"globalEnv", func(p string, v *yaml.Node) { cfg.GlobalEnv = l.envNames(v, p) }},
+		{"cache", func(p string, v *yaml.Node) { cfg.Cache = l.cacheOptions(v, p) }},
 	})
 	switch {
 	case !seen["version"]:
@@ -104,6 +109,7 @@ func (l *loader) load(data []byte) *Config {
 		}
 	}
 	l.resolveDependencies()
+	l.resolveGlobalDependencies()
 	l.checkCycles()
 	l.checkTriggerStages()
 	return cfg
@@ -228,6 +234,7 @@ func (l *loader) services(n *yaml.Node, p string) {
 			{"test", func(fp string, v *yaml.Node) { s.Test = l.command(v, fp) }},
 			{"env", func(fp string, v *yaml.Node) { s.Env = l.stringMap(v, fp) }},
 			{"passEnv", func(fp string, v *yaml.Node) { s.PassEnv = l.envNames(v, fp) }},
+			{"cacheEnv", func(fp string, v *yaml.Node) { s.CacheEnv = l.envNames(v, fp) }},
 			{"image", func(fp string, v *yaml.Node) { s.Image = l.image(v, fp) }},
 			{"chart", func(fp string, v *yaml.Node) {
 				if rel, ok := l.repoPath(v, fp, l.str(v, fp)); ok {
@@ -558,8 +565,8 @@ func (l *loader) envNames(n *yaml.Node, p string) []string {
 	return out
 }
 
-// resolveDependencies turns each dependsOn entry into a service or a folder, now that every
-// service is known.
+// resolveDependencies turns each dependsOn entry into a service, a folder, a file or a glob,
+// now that every service is known.
 func (l *loader) resolveDependencies() {
 	for _, s := range l.cfg.Services {
 		for i, n := range l.depNodes[s] {
@@ -573,21 +580,131 @@ func (l *loader) resolveDependencies() {
 				s.DependsOn = append(s.DependsOn, Dependency{Service: name, Pos: posOf(n)})
 				continue
 			}
-			rel, ok := l.repoPath(n, p, name)
-			if !ok {
-				continue
+			if d, ok := l.pathDependency(n, p, fmt.Sprintf("every change affect %q", s.Name)); ok {
+				s.DependsOn = append(s.DependsOn, d)
 			}
-			if rel == "" {
-				l.errorf(n, p, "depending on the whole repository makes every change affect %q; remove the entry or name a folder", s.Name)
-				continue
-			}
-			if !l.dirExists(rel) {
-				l.errorf(n, p, "unknown service or folder %q", name)
-				continue
-			}
-			s.DependsOn = append(s.DependsOn, Dependency{Folder: rel, Pos: posOf(n)})
 		}
 	}
+}
+
+// resolveGlobalDependencies checks the globalDependencies entries: paths and globs only, since
+// every service depending on a service would be a cycle.
+func (l *loader) resolveGlobalDependencies() {
+	for i, n := range l.globalNodes {
+		p := fmt.Sprintf("globalDependencies[%d]", i)
+		if l.cfg.Service(n.Value) != nil && !l.pathExists(n.Value) {
+			l.errorf(n, p, "%q is a service: globalDependencies lists files, folders and globs (use dependsOn for services)", n.Value)
+			continue
+		}
+		if d, ok := l.pathDependency(n, p, "every change affect every service"); ok {
+			l.cfg.GlobalDependencies = append(l.cfg.GlobalDependencies, d)
+		}
+	}
+}
+
+// pathDependency resolves a dependency entry that is not a service: a glob that matches
+// something, or an existing folder or file. whole says what depending on the repository root
+// would do, for the message refusing it.
+func (l *loader) pathDependency(n *yaml.Node, p, whole string) (Dependency, bool) {
+	rel, ok := l.repoPath(n, p, n.Value)
+	if !ok {
+		return Dependency{}, false
+	}
+	if rel == "" {
+		l.errorf(n, p, "depending on the whole repository makes %s; remove the entry or name a folder", whole)
+		return Dependency{}, false
+	}
+	d := Dependency{Pos: posOf(n)}
+	switch {
+	case strings.ContainsAny(rel, "*?"):
+		pat, err := azure.CompilePathPattern(rel)
+		if err != nil {
+			l.errorf(n, p, "%v", err)
+			return Dependency{}, false
+		}
+		if !l.globMatches(pat) {
+			l.errorf(n, p, "glob %q matches no file or folder", n.Value)
+			return Dependency{}, false
+		}
+		d.Glob = rel
+	case l.dirExists(rel):
+		d.Folder = rel
+	case l.fileExists(rel):
+		d.File = rel
+	default:
+		l.errorf(n, p, "unknown service, folder or file %q", n.Value)
+		return Dependency{}, false
+	}
+	return d, true
+}
+
+func (l *loader) fileExists(rel string) bool {
+	st, err := os.Stat(filepath.Join(l.root, filepath.FromSlash(rel)))
+	return err == nil && !st.IsDir()
+}
+
+// pathExists reports whether rel is on disk; without a root nothing is.
+func (l *loader) pathExists(rel string) bool {
+	if l.root == "" {
+		return false
+	}
+	_, err := os.Lstat(filepath.Join(l.root, filepath.FromSlash(rel)))
+	return err == nil
+}
+
+// errMatched stops the walk of globMatches at the first match.
+var errMatched = errors.New("matched")
+
+// globMatches reports whether a glob covers anything in the work tree. It walks only below
+// the glob's literal folder and stops at the first match, so that validating
+// proto/**/*.proto does not read the whole monorepo. Without a root every glob matches.
+func (l *loader) globMatches(pat *azure.PathPattern) bool {
+	if l.root == "" {
+		return true
+	}
+	start := pat.LiteralDir()
+	if start == "" {
+		start = "."
+	}
+	err := fs.WalkDir(os.DirFS(l.root), start, func(p string, d fs.DirEntry, err error) error {
+		switch {
+		case err != nil:
+			return nil // an unreadable folder matches nothing; keep looking elsewhere
+		case d.IsDir() && d.Name() == ".git":
+			return fs.SkipDir
+		case p != "." && pat.Covers(p):
+			return errMatched
+		}
+		return nil
+	})
+	return errors.Is(err, errMatched)
+}
+
+// cacheOptions decodes the cache section.
+func (l *loader) cacheOptions(n *yaml.Node, p string) CacheOptions {
+	var o CacheOptions
+	l.mapping(n, p, []field{
+		{"tools", func(fp string, v *yaml.Node) { o.Tools = l.commands(v, fp) }},
+	})
+	return o
+}
+
+// commands decodes a list of commands, each a string or a list of arguments.
+func (l *loader) commands(n *yaml.Node, p string) []*Command {
+	if yamlnode.IsNull(n) {
+		return nil
+	}
+	if n.Kind != yaml.SequenceNode {
+		l.errorf(n, p, "expected a list of commands, got %s", yamlnode.KindName(n))
+		return nil
+	}
+	var out []*Command
+	for i, e := range n.Content {
+		if c := l.command(yamlnode.Resolve(e), fmt.Sprintf("%s[%d]", p, i)); c != nil {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // checkCycles reports each cycle among service dependencies once, at the entry that closes it.

@@ -19,11 +19,21 @@ import (
 // PlanFormats returns the accepted values of ferry plan --output.
 func PlanFormats() []string { return []string{"text", "json", "github-matrix", "azure-matrix"} }
 
+// PlanOptions tune how a plan is rendered.
+type PlanOptions struct {
+	// Explain adds to the text form, for every service, whether it is included and which rule
+	// decided it. The JSON form always has it: services and unaffected.
+	Explain bool
+}
+
 // WritePlan renders a plan in one of PlanFormats.
-func WritePlan(w io.Writer, p *pipeline.Plan, format string) error {
+func WritePlan(w io.Writer, p *pipeline.Plan, format string, o PlanOptions) error {
 	switch format {
 	case "text", "":
-		return writePlanText(w, p)
+		if err := writePlanText(w, p); err != nil || !o.Explain {
+			return err
+		}
+		return writeExplain(w, p)
 	case "json":
 		return writeJSON(w, planJSON(p))
 	case "github-matrix":
@@ -42,13 +52,15 @@ func writeJSON(w io.Writer, v any) error {
 }
 
 // jsonPlan is the stable JSON shape of a plan. Changed paths are counted, not listed: a
-// new branch can change 100k files.
+// new branch can change 100k files. Every service of the config is in services (with the
+// reasons it runs) or in unaffected (with the rule that left it out).
 type jsonPlan struct {
-	Event    triggers.Event         `json:"event"`
-	Trigger  string                 `json:"trigger"`
-	Reason   string                 `json:"reason"`
-	Changes  jsonChanges            `json:"changes"`
-	Services []pipeline.ServicePlan `json:"services"`
+	Event      triggers.Event         `json:"event"`
+	Trigger    string                 `json:"trigger"`
+	Reason     string                 `json:"reason"`
+	Changes    jsonChanges            `json:"changes"`
+	Services   []pipeline.ServicePlan `json:"services"`
+	Unaffected []triggers.Unaffected  `json:"unaffected"`
 }
 
 type jsonChanges struct {
@@ -66,8 +78,12 @@ func planJSON(p *pipeline.Plan) jsonPlan {
 	if services == nil {
 		services = []pipeline.ServicePlan{}
 	}
+	unaffected := p.Unaffected
+	if unaffected == nil {
+		unaffected = []triggers.Unaffected{}
+	}
 	return jsonPlan{
-		Event: p.Event, Trigger: p.Trigger, Reason: p.Reason, Services: services,
+		Event: p.Event, Trigger: p.Trigger, Reason: p.Reason, Services: services, Unaffected: unaffected,
 		Changes: jsonChanges{Count: len(p.Changes.Paths), All: p.Changes.All, From: p.Changes.From, To: p.Changes.To, Reason: p.Changes.Reason, Fetches: p.Changes.Fetches},
 	}
 }
@@ -117,6 +133,21 @@ func writePlanText(w io.Writer, p *pipeline.Plan) error {
 		}
 	}
 	return nil
+}
+
+// writeExplain lists every service with the decision about it: the included ones with the
+// reasons they run, then the others with the rule that left them out.
+func writeExplain(w io.Writer, p *pipeline.Plan) error {
+	var b strings.Builder
+	b.WriteString("\nexplain:\n")
+	for _, s := range p.Services {
+		fmt.Fprintf(&b, "  %s: included — %s\n", s.Name, strings.Join(s.Reasons, "; "))
+	}
+	for _, u := range p.Unaffected {
+		fmt.Fprintf(&b, "  %s: not affected — %s\n", u.Name, u.Reason)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
 }
 
 func joinStages(ids []pipeline.StageID, sep string) string {

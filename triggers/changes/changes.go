@@ -82,6 +82,8 @@ type backend interface {
 	commitParents(ctx context.Context, commit string) ([]string, error)
 	// trees returns the tree hash of each clean dir in commit, "" where there is no tree.
 	trees(ctx context.Context, commit string, dirs []string) ([]string, error)
+	// files returns the files at or below the clean path in commit, in any order.
+	files(ctx context.Context, commit, path string) ([]File, error)
 	close() error
 }
 
@@ -328,6 +330,35 @@ func (r *Repo) TreeHashes(ctx context.Context, rev string, dirs []string) ([]str
 		return nil, fmt.Errorf("trees of %s: %w", rev, err)
 	}
 	return hashes, nil
+}
+
+// File is one file of a commit: a blob (a regular file or a symbolic link) or a submodule's
+// commit, with its mode as git writes it (100644, 100755, 120000, 160000).
+type File struct {
+	Path string
+	Hash string
+	Mode string
+}
+
+// Files returns the files of rev at or below path ("" for the root), sorted by path: the file
+// itself when path names one, every file below it (recursively) when it names a folder,
+// none when it is absent. It lists a glob's candidates from a commit rather than from the
+// work tree, so that what keys a cache does not depend on untracked files.
+func (r *Repo) Files(ctx context.Context, rev, path string) ([]File, error) {
+	shas, err := r.resolveAll(ctx, revQuery(rev))
+	if err != nil {
+		return nil, fmt.Errorf("files of %s: %w", rev, err)
+	}
+	clean, err := cleanDir(path)
+	if err != nil {
+		return nil, fmt.Errorf("files of %s: %w", rev, err)
+	}
+	files, err := r.impl.files(ctx, shas[0], clean)
+	if err != nil {
+		return nil, fmt.Errorf("files of %s:%s: %w", rev, clean, err)
+	}
+	slices.SortFunc(files, func(a, b File) int { return strings.Compare(a.Path, b.Path) })
+	return files, nil
 }
 
 // cleanDir turns a folder given by a user into a repository path without leading or trailing

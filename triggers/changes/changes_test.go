@@ -239,6 +239,49 @@ func TestTreeHash(t *testing.T) {
 	})
 }
 
+// TestFiles compares Files with git ls-tree -r on both builders and backends: files,
+// folders (recursively), the root, executables, symbolic links, submodules, unusual names.
+func TestFiles(t *testing.T) {
+	forEachRepo(t, resolveHistory(), func(t *testing.T, r *changes.Repo, dir string, shas map[string]string) {
+		for _, path := range []string{"", "src", "src/a", "src/a/main.go", "/src/a/", "tools/run.sh", "src/a/current",
+			"vendor/mod", "docs/my file.md", "src/ünï", "nope", "src/a/main.go/x", "src/a/mai"} {
+			t.Run(path, func(t *testing.T) {
+				got, err := r.Files(t.Context(), "main", path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if diff := cmp.Diff(lsTree(t, dir, "main", strings.Trim(path, "/")), got); diff != "" {
+					t.Errorf("Files(main, %q) (-git ls-tree +got):\n%s", path, diff)
+				}
+			})
+		}
+		t.Run("invalid", func(t *testing.T) {
+			if _, err := r.Files(t.Context(), "main", "src/../x"); err == nil {
+				t.Error("Files accepted a path with ..")
+			}
+		})
+	})
+}
+
+// lsTree is the reference answer for Files: git ls-tree -r, sorted by path.
+func lsTree(t *testing.T, dir, rev, path string) []changes.File {
+	args := []string{"ls-tree", "-r", "-z", "--full-tree", rev}
+	if path != "" {
+		args = append(args, "--", path)
+	}
+	var files []changes.File
+	for rec := range strings.SplitSeq(gitStdin(t, dir, "", args...), "\x00") {
+		if rec == "" {
+			continue
+		}
+		meta, name, _ := strings.Cut(rec, "\t")
+		f := strings.Fields(meta)
+		files = append(files, changes.File{Path: name, Hash: f[2], Mode: f[0]})
+	}
+	slices.SortFunc(files, func(a, b changes.File) int { return strings.Compare(a.Path, b.Path) })
+	return files
+}
+
 // dagHistory is a deterministic random history with merges, octopus merges and criss-crosses.
 func dagHistory(n int) *history {
 	rng := rand.New(rand.NewSource(7))

@@ -253,4 +253,31 @@ func (g *gitCLI) commitParents(ctx context.Context, commit string) ([]string, er
 	return hashStrings(c.parents), nil
 }
 
+func (g *gitCLI) files(ctx context.Context, commit, path string) ([]File, error) {
+	// ls-tree's paths are literal prefixes at '/' boundaries, relative to the root with
+	// --full-tree; :(literal) keeps a name starting with ':' from reading as pathspec magic.
+	args := []string{"ls-tree", "-r", "-z", "--full-tree", commit}
+	if path != "" {
+		args = append(args, "--", ":(literal)"+path)
+	}
+	out, err := g.run(ctx, "", args...)
+	if err != nil {
+		return nil, err
+	}
+	var files []File
+	for rec := range strings.SplitSeq(string(out), "\x00") {
+		if rec == "" {
+			continue
+		}
+		// <mode> SP <type> SP <object> TAB <path>
+		meta, name, ok := strings.Cut(rec, "\t")
+		fields := strings.Fields(meta)
+		if !ok || len(fields) != 3 {
+			return nil, fmt.Errorf("git ls-tree: unexpected line %q", rec)
+		}
+		files = append(files, File{Path: name, Hash: fields[2], Mode: fields[0]})
+	}
+	return files, nil
+}
+
 func (g *gitCLI) close() error { return nil }

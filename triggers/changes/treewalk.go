@@ -209,3 +209,69 @@ func (g *goGit) trees(ctx context.Context, commit string, dirs []string) ([]stri
 	}
 	return out, nil
 }
+
+func (g *goGit) files(ctx context.Context, commit, path string) ([]File, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	c, err := g.commit(plumbing.NewHash(commit))
+	if err != nil {
+		return nil, err
+	}
+	h, mode, isTree := c.tree, uint32(0o040000), true
+	if path != "" {
+		for part := range strings.SplitSeq(path, "/") {
+			if !isTree {
+				return nil, nil // a file on the way: nothing is below it
+			}
+			var found bool
+			if h, mode, isTree, found, err = g.child(h, part); err != nil || !found {
+				return nil, err
+			}
+		}
+	}
+	if !isTree {
+		return []File{{Path: path, Hash: h.String(), Mode: fmt.Sprintf("%06o", mode)}}, nil
+	}
+	var out []File
+	prefix := ""
+	if path != "" {
+		prefix = path + "/"
+	}
+	return out, g.walkFiles(ctx, prefix, h, &out)
+}
+
+// child finds one entry of a tree by name.
+func (g *goGit) child(tree plumbing.Hash, name string) (h plumbing.Hash, mode uint32, isTree, found bool, err error) {
+	entries, err := g.tree(tree)
+	if err != nil {
+		return h, 0, false, false, err
+	}
+	for _, e := range entries {
+		if e.Name == name {
+			return e.Hash, uint32(e.Mode), e.Mode == filemode.Dir, true, nil
+		}
+	}
+	return h, 0, false, false, nil
+}
+
+// walkFiles appends every file below tree h, whose path starts with prefix.
+func (g *goGit) walkFiles(ctx context.Context, prefix string, h plumbing.Hash, out *[]File) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	entries, err := g.tree(h)
+	if err != nil {
+		return fmt.Errorf("%s: %w", strings.TrimSuffix(prefix, "/"), err)
+	}
+	for _, e := range entries {
+		name := prefix + e.Name
+		if e.Mode == filemode.Dir {
+			if err := g.walkFiles(ctx, name+"/", e.Hash, out); err != nil {
+				return err
+			}
+			continue
+		}
+		*out = append(*out, File{Path: name, Hash: e.Hash.String(), Mode: fmt.Sprintf("%06o", uint32(e.Mode))})
+	}
+	return nil
+}
