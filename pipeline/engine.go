@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,7 +14,6 @@ import (
 	"time"
 
 	"github.com/ferry-ci/ferry/pipeline/config"
-	"github.com/ferry-ci/ferry/triggers"
 )
 
 // The engine lives in rooms, one concern each, read in this order:
@@ -43,7 +43,7 @@ type Sources interface {
 }
 
 // ErrDirty is returned by Sources when uncommitted changes make a digest meaningless.
-var ErrDirty = triggers.ErrDirty
+var ErrDirty = errors.New("uncommitted changes")
 
 // Engine runs plans: services in parallel (at most Jobs at a time), the stages of each service
 // in order, every transition journaled in the Store before the next step.

@@ -154,7 +154,7 @@ func (a *app) setupEngine(ctx context.Context, ws workspaceFlags, rf renderFlags
 	eng := &pipeline.Engine{
 		Config: cfg, Store: store, Stages: stages, Masker: masker,
 		Reporter: pipeline.NewReporters(rend),
-		Sources:  newSources(cfg),
+		Sources:  workspace.NewSources(cfg),
 		Environ:  os.Environ(),
 		Host:     host, PID: os.Getpid(),
 	}

@@ -36,21 +36,13 @@ type rule struct {
 	forbid []string
 	// direct forbids only direct imports, for "only X may import Y" rules.
 	direct bool
-	// pendingWhile names a file whose presence means the move that makes the rule hold has
-	// not landed yet: the workspace preparation (pipeline/prepare.go) and the git-reading
-	// parts of triggers (CompleteEvent, FindChanges, SourceDigests) are moving to
-	// pipeline/workspace and triggers/changes. While the file exists a broken rule is
-	// reported in the log, not as a failure; once it is gone the rule is enforced.
-	pendingWhile string
 }
 
 var rules = []rule{
 	{name: "triggers-no-pipeline", why: "triggers decides with its own input types; pipeline adapts the config to them",
-		pkgs: []string{"triggers/..."}, except: []string{"triggers/changes"}, forbid: []string{pipelines},
-		pendingWhile: "pipeline/prepare.go"},
+		pkgs: []string{"triggers/..."}, except: []string{"triggers/changes"}, forbid: []string{pipelines}},
 	{name: "triggers-no-go-git", why: "only triggers/changes reads git; filters and affected services link none of it",
-		pkgs: []string{"triggers/..."}, except: []string{"triggers/changes"}, forbid: []string{goGit},
-		pendingWhile: "pipeline/prepare.go"},
+		pkgs: []string{"triggers/..."}, except: []string{"triggers/changes"}, forbid: []string{goGit}},
 	{name: "only-changes-imports-go-git", why: "reading changed paths from git is the only job that needs go-git",
 		pkgs: []string{"..."}, except: []string{"triggers/changes"}, forbid: []string{goGit}, direct: true},
 	{name: "triggers-no-stages", why: "imports point one way: cmd → stages → pipeline → triggers",
@@ -58,11 +50,9 @@ var rules = []rule{
 	{name: "pipeline-no-stages", why: "imports point one way: the engine knows stages only through the Stage interface",
 		pkgs: []string{"pipeline/..."}, forbid: []string{stages, module + "/cmd/..."}},
 	{name: "pipeline-no-go-git", why: "the engine, config, stores and renderers do not read git; workspace preparation does",
-		pkgs: []string{"pipeline/..."}, except: []string{"pipeline/workspace"}, forbid: []string{goGit},
-		pendingWhile: "pipeline/prepare.go"},
+		pkgs: []string{"pipeline/..."}, except: []string{"pipeline/workspace"}, forbid: []string{goGit}},
 	{name: "stages-no-go-git", why: "no stage reads git: stages get the changed paths and sources digests from the engine",
-		pkgs: []string{"stages/..."}, forbid: []string{goGit},
-		pendingWhile: "pipeline/prepare.go"},
+		pkgs: []string{"stages/..."}, forbid: []string{goGit}},
 	{name: "light-stages", why: "approve and promote are a journal check and a registry copy",
 		pkgs: []string{"stages/approve", "stages/promote"}, forbid: []string{buildkit, helm, clientGo}},
 	{name: "push-no-buildkit", why: "push reads OCI layouts with go-containerregistry, not through the image stage",
@@ -105,12 +95,7 @@ func TestRules(t *testing.T) {
 			if len(broken) == 0 {
 				return
 			}
-			msg := r.why + ":\n\t" + strings.Join(broken, "\n\t")
-			if r.pendingWhile != "" && exists(filepath.Join(root, r.pendingWhile)) {
-				t.Logf("not enforced while %s exists: %s", r.pendingWhile, msg)
-				return
-			}
-			t.Error(msg)
+			t.Error(r.why + ":\n\t" + strings.Join(broken, "\n\t"))
 		})
 	}
 }

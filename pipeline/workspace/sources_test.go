@@ -1,4 +1,4 @@
-package triggers_test
+package workspace_test
 
 import (
 	"bytes"
@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/ferry-ci/ferry/internal/testenv"
+	"github.com/ferry-ci/ferry/pipeline"
+	"github.com/ferry-ci/ferry/pipeline/workspace"
 	"github.com/ferry-ci/ferry/triggers"
 	"github.com/ferry-ci/ferry/triggers/changes"
 )
@@ -101,7 +103,7 @@ func TestSourceDigestsDirty(t *testing.T) {
 			for _, svc := range sourceServices {
 				_, err := s.Digest(t.Context(), svc.Name)
 				switch {
-				case errors.Is(err, triggers.ErrDirty):
+				case errors.Is(err, pipeline.ErrDirty):
 					dirty = append(dirty, svc.Name)
 				case err != nil:
 					t.Fatal(err)
@@ -114,14 +116,14 @@ func TestSourceDigestsDirty(t *testing.T) {
 	}
 }
 
-func newSourceDigests(t *testing.T, repo, prefix string) *triggers.SourceDigests {
+func newSourceDigests(t *testing.T, repo, prefix string) *workspace.SourceDigests {
 	t.Helper()
 	r, err := changes.Open(repo, changes.Auto)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { r.Close() })
-	return &triggers.SourceDigests{Repo: r, Services: sourceServices, Global: []triggers.Dependency{{File: "go.work"}}, Prefix: prefix}
+	return &workspace.SourceDigests{Repo: r, Services: sourceServices, Global: []triggers.Dependency{{File: "go.work"}}, Prefix: prefix}
 }
 
 func digests(t *testing.T, repo, prefix string) map[string]string {

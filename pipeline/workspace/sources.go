@@ -1,10 +1,9 @@
-package triggers
+package workspace
 
 import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"hash"
 	"slices"
@@ -12,12 +11,12 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/ferry-ci/ferry/pipeline"
+	"github.com/ferry-ci/ferry/pipeline/config"
+	"github.com/ferry-ci/ferry/triggers"
 	"github.com/ferry-ci/ferry/triggers/azure"
 	"github.com/ferry-ci/ferry/triggers/changes"
 )
-
-// ErrDirty means the work tree has uncommitted changes in a service's sources.
-var ErrDirty = errors.New("uncommitted changes")
 
 // SourceDigests identifies what a service is built from by git hashes at HEAD: the trees of its
 // folder, its literal paths.include entries and the shared folders it depends on, the blobs of
@@ -31,8 +30,8 @@ type SourceDigests struct {
 	Repo *changes.Repo
 	// Services and Global are the services and the dependencies they all share, as pipeline
 	// makes them from ferry.yaml.
-	Services []Service
-	Global   []Dependency
+	Services []triggers.Service
+	Global   []triggers.Dependency
 	// Prefix is the config root relative to the repository root ("" when they are the same).
 	Prefix string
 
@@ -47,7 +46,7 @@ type digestResult struct {
 	err    error
 }
 
-// Digest returns the named service's sources digest, or an error wrapping ErrDirty.
+// Digest returns the named service's sources digest, or an error wrapping pipeline.ErrDirty.
 func (s *SourceDigests) Digest(ctx context.Context, service string) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -92,7 +91,7 @@ func (s *SourceDigests) digest(ctx context.Context, service string) (string, err
 	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
 }
 
-func (s *SourceDigests) service(name string) *Service {
+func (s *SourceDigests) service(name string) *triggers.Service {
 	for i := range s.Services {
 		if s.Services[i].Name == name {
 			return &s.Services[i]
@@ -102,7 +101,7 @@ func (s *SourceDigests) service(name string) *Service {
 }
 
 // sources lists what a service is built from, through service dependencies.
-func (s *SourceDigests) sources(svc *Service, seen map[string]bool) sources {
+func (s *SourceDigests) sources(svc *triggers.Service, seen map[string]bool) sources {
 	var src sources
 	if seen[svc.Name] {
 		return src
@@ -128,7 +127,7 @@ func (s *SourceDigests) sources(svc *Service, seen map[string]bool) sources {
 }
 
 // add adds a path dependency.
-func (src *sources) add(d Dependency) {
+func (src *sources) add(d triggers.Dependency) {
 	switch {
 	case d.Folder != "":
 		src.dirs = append(src.dirs, d.Folder)
@@ -146,7 +145,7 @@ func (src *sources) sort() {
 	}
 }
 
-// checkClean fails with ErrDirty when the work tree differs from HEAD under any source. For a
+// checkClean fails with pipeline.ErrDirty when the work tree differs from HEAD under any source. For a
 // glob that is its literal folder: a new file it would match is not in HEAD yet.
 func (s *SourceDigests) checkClean(ctx context.Context, src sources) error {
 	paths := append(append([]string(nil), src.dirs...), src.files...)
@@ -164,7 +163,7 @@ func (s *SourceDigests) checkClean(ctx context.Context, src sources) error {
 		return err
 	}
 	if dirty {
-		return fmt.Errorf("%w under %v", ErrDirty, paths)
+		return fmt.Errorf("%w under %v", pipeline.ErrDirty, paths)
 	}
 	return nil
 }
@@ -251,4 +250,20 @@ func joinPath(prefix, p string) string {
 		return prefix
 	}
 	return prefix + "/" + p
+}
+
+// NewSources gives the engine git digests of the services' sources, which key the results
+// cache. Outside a git repository there is none (nil): nothing is cached.
+func NewSources(cfg *config.Config) pipeline.Sources {
+	repo, err := changes.Open(cfg.Root, changes.Auto)
+	if err != nil {
+		return nil
+	}
+	prefix, err := RepoPrefix(repo.Root(), cfg.Root)
+	if err != nil {
+		repo.Close()
+		return nil
+	}
+	services, global := pipeline.TriggerServices(cfg)
+	return &SourceDigests{Repo: repo, Services: services, Global: global, Prefix: prefix}
 }
