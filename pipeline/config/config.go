@@ -80,7 +80,9 @@ type Service struct {
 	CacheEnv []string `json:"cacheEnv,omitempty"`
 	Image    *Image   `json:"image,omitempty"`
 	// Chart is the Helm chart folder, relative to the repository root.
-	Chart string      `json:"chart,omitempty"`
+	Chart string `json:"chart,omitempty"`
+	// ImageValues are the chart's value keys that deploy sets to pin the image by digest.
+	ImageValues ImageValues `json:"imageValues"`
 	Scan  *ScanPolicy `json:"scan,omitempty"`
 }
 
@@ -183,6 +185,30 @@ type Environment struct {
 	// REGISTRY/<registryNamespace>/<service>:<version> before deploying to this environment.
 	RegistryNamespace string    `json:"registryNamespace,omitempty"`
 	Approval          *Approval `json:"approval,omitempty"`
+	// CreateNamespace lets deploy create Namespace when it does not exist.
+	CreateNamespace bool `json:"createNamespace,omitempty"`
+	// Values are values files (relative to the repository root) and Set are --set entries
+	// (key.path: value) that deploy passes to every service's chart in this environment, in
+	// that order, before the image values.
+	Values []string          `json:"values,omitempty"`
+	Set    map[string]string `json:"set,omitempty"`
+	// Timeout bounds the wait until a release is ready (default 5m).
+	Timeout time.Duration `json:"timeout,omitempty"`
+}
+
+// ImageValues name the chart values that receive the image: by default image.repository gets
+// the pushed (or promoted) repository and image.tag gets <version>@sha256:…, which charts
+// that render "repository:tag" accept. A chart that takes the digest apart sets Digest (and
+// then Tag gets the version alone).
+type ImageValues struct {
+	Repository string `json:"repository"`
+	Tag        string `json:"tag"`
+	Digest     string `json:"digest,omitempty"`
+}
+
+// DefaultImageValues are the value keys most charts use.
+func DefaultImageValues() ImageValues {
+	return ImageValues{Repository: "image.repository", Tag: "image.tag"}
 }
 
 // Approval is a manual gate before an environment.

@@ -68,7 +68,7 @@ func TestLoadExample(t *testing.T) {
 		Test:  &Command{Line: "go test ./...", Pos: Pos{Line: 12, Col: 11}},
 		Env:   map[string]string{"CGO_ENABLED": "0"},
 		Image: &Image{Dockerfile: "Dockerfile", Context: ".", Builder: "auto", Platform: "linux/amd64"},
-		Chart: "charts/delivery",
+		Chart: "charts/delivery", ImageValues: DefaultImageValues(),
 	}
 	if diff := cmp.Diff(want, d, cmp.AllowUnexported(ScanPolicy{})); diff != "" {
 		t.Errorf("delivery (-want +got):\n%s", diff)

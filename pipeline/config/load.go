@@ -203,7 +203,7 @@ func (l *loader) dirExists(rel string) bool {
 func (l *loader) services(n *yaml.Node, p string) {
 	l.namedMapping(n, p, func(name string, key, v *yaml.Node) {
 		sp := join(p, name)
-		s := &Service{Name: name, Pos: posOf(key)}
+		s := &Service{Name: name, Pos: posOf(key), ImageValues: DefaultImageValues()}
 		if !serviceNameRE.MatchString(name) || len(name) > 63 {
 			l.errorf(key, sp, "invalid service name %q (lower-case letters, digits and . _ - between them; it becomes an image repository name)", name)
 		}
@@ -245,6 +245,7 @@ func (l *loader) services(n *yaml.Node, p string) {
 				}
 			}},
 			{"scan", func(fp string, v *yaml.Node) { sc := l.scanPolicy(v, fp); s.Scan = &sc }},
+			{"imageValues", func(fp string, v *yaml.Node) { s.ImageValues = l.imageValues(v, fp) }},
 		})
 		if !seen["path"] && pathNode == nil && v.Kind == yaml.MappingNode {
 			l.errorf(key, sp, "missing key \"path\" (the service's folder)")
@@ -426,6 +427,10 @@ func (l *loader) environments(n *yaml.Node, p string) {
 				}
 			}},
 			{"approval", func(fp string, v *yaml.Node) { e.Approval = l.approval(v, fp) }},
+			{"createNamespace", func(fp string, v *yaml.Node) { e.CreateNamespace = l.boolean(v, fp) }},
+			{"values", func(fp string, v *yaml.Node) { e.Values = l.valuesFiles(v, fp) }},
+			{"set", func(fp string, v *yaml.Node) { e.Set = l.stringMap(v, fp) }},
+			{"timeout", func(fp string, v *yaml.Node) { e.Timeout = l.duration(v, fp) }},
 		})
 		if item.Kind != yaml.MappingNode {
 			continue
@@ -444,6 +449,36 @@ func (l *loader) environments(n *yaml.Node, p string) {
 		first[e.Name] = nameNode
 		l.cfg.Environments = append(l.cfg.Environments, e)
 	}
+}
+
+// valuesFiles reads an environment's values files, which must exist.
+func (l *loader) valuesFiles(n *yaml.Node, p string) []string {
+	list, nodes := l.strings(n, p)
+	var out []string
+	for i, f := range list {
+		fp := fmt.Sprintf("%s[%d]", p, i)
+		rel, ok := l.repoPath(nodes[i], fp, f)
+		if !ok {
+			continue
+		}
+		if !l.fileExists(rel) {
+			l.errorf(nodes[i], fp, "values file %q does not exist", rel)
+			continue
+		}
+		out = append(out, rel)
+	}
+	return out
+}
+
+// imageValues reads a service's imageValues; unset keys keep their defaults.
+func (l *loader) imageValues(n *yaml.Node, p string) ImageValues {
+	iv := DefaultImageValues()
+	l.mapping(n, p, []field{
+		{"repository", func(fp string, v *yaml.Node) { iv.Repository = l.str(v, fp) }},
+		{"tag", func(fp string, v *yaml.Node) { iv.Tag = l.str(v, fp) }},
+		{"digest", func(fp string, v *yaml.Node) { iv.Digest = l.str(v, fp) }},
+	})
+	return iv
 }
 
 func (l *loader) approval(n *yaml.Node, p string) *Approval {
