@@ -286,6 +286,9 @@ type DeployOutput struct {
 	Release   string `json:"release"`
 	Namespace string `json:"namespace"`
 	Revision  int    `json:"revision"`
+	// Chart is the chart digest deployed; Image the image, repository@sha256:….
+	Chart string `json:"chart,omitempty"`
+	Image string `json:"image,omitempty"`
 }
 
 // String is a one-line summary of the outputs for tables.
