@@ -83,7 +83,7 @@ type Service struct {
 	Chart string `json:"chart,omitempty"`
 	// ImageValues are the chart's value keys that deploy sets to pin the image by digest.
 	ImageValues ImageValues `json:"imageValues"`
-	Scan  *ScanPolicy `json:"scan,omitempty"`
+	Scan        *ScanPolicy `json:"scan,omitempty"`
 }
 
 // Dependency is one entry of dependsOn or globalDependencies: another service, a shared
