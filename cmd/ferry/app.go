@@ -129,6 +129,8 @@ Exit codes:
 		a.resumeCommand(),
 		a.cancelCommand(),
 		a.approveCommand(),
+		a.historyCommand(),
+		a.rollbackCommand(),
 	)
 	return root
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/ferry-ci/ferry/pipeline/report"
 	"github.com/ferry-ci/ferry/pipeline/workspace"
 	"github.com/ferry-ci/ferry/stages/command"
+	"github.com/ferry-ci/ferry/stages/deploy"
 	"github.com/ferry-ci/ferry/stages/push"
 	"github.com/ferry-ci/ferry/triggers"
 )
@@ -41,6 +42,7 @@ func (f *renderFlags) bind(fs *pflag.FlagSet) {
 	fs.StringVar(&f.registry, "registry", "", "registry to push to, instead of the config's (host[:port][/namespace])")
 	fs.BoolVar(&f.stages.plainHTTP, "plain-http", false, "talk plain HTTP to the registry (loopback registries always are)")
 	fs.StringVar(&f.stages.scanDir, "scan-report", "", "folder to write each scan's Trivy JSON and SARIF report to")
+	fs.StringVar(&f.stages.kubeconfig, "kubeconfig", "", "kubeconfig for deploy (default: $KUBECONFIG, ~/.kube/config, in-cluster); each environment names its context")
 }
 
 // renderer is a reporter that writes something final when the run ends.
@@ -140,7 +142,7 @@ func (a *app) setupEngine(ctx context.Context, ws workspaceFlags, rf renderFlags
 			return nil, err
 		}
 	}
-	secrets := mask.SecretsFromEnv(a.env, cfg.Secrets)
+	secrets := append(mask.SecretsFromEnv(a.env, cfg.Secrets), deploy.KubeconfigSecrets(kubeconfigPath(a.env, rf.stages.kubeconfig))...)
 	masker := mask.New(secrets...)
 	rend, err := a.newRenderer(rf, cfg.Root)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"github.com/ferry-ci/ferry/pipeline/config"
 	"github.com/ferry-ci/ferry/stages/approve"
 	"github.com/ferry-ci/ferry/stages/command"
+	"github.com/ferry-ci/ferry/stages/deploy"
 	"github.com/ferry-ci/ferry/stages/image"
 	"github.com/ferry-ci/ferry/stages/promote"
 	"github.com/ferry-ci/ferry/stages/push"
@@ -16,12 +17,12 @@ import (
 
 // stageFlags tune the stages from the command line.
 type stageFlags struct {
-	plainHTTP bool
-	scanDir   string
+	plainHTTP  bool
+	scanDir    string
+	kubeconfig string
 }
 
-// stageSet wires the stage implementations this build of Ferry has. Chart and deploy
-// (Helm) are not in it yet: a plan that needs them stops before anything runs.
+// stageSet wires the stage implementations this build of Ferry has.
 func stageSet(env func(string) string, f stageFlags, cfg *config.Config) (pipeline.StageSet, error) {
 	keychain := push.Keychain(env, credentialHosts(cfg)...)
 	builders := ""
@@ -36,6 +37,7 @@ func stageSet(env func(string) string, f stageFlags, cfg *config.Config) (pipeli
 		&push.Stage{Keychain: keychain, PlainHTTP: f.plainHTTP},
 		approve.Stage{},
 		&promote.Stage{Keychain: keychain},
+		&deploy.Stage{Keychain: keychain, Kubeconfig: kubeconfigPath(env, f.kubeconfig), PlainHTTP: f.plainHTTP},
 	)
 }
 

@@ -295,6 +295,16 @@ func (c *Config) Service(name string) *Service {
 	return nil
 }
 
+// Environment returns the environment with that name, or nil.
+func (c *Config) Environment(name string) *Environment {
+	for _, e := range c.Environments {
+		if e.Name == name {
+			return e
+		}
+	}
+	return nil
+}
+
 // ServiceNames returns the names of all services in file order.
 func (c *Config) ServiceNames() []string {
 	names := make([]string, len(c.Services))
