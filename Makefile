@@ -21,7 +21,10 @@ export FERRY_TOOLS_DIR := $(TOOLS)
 export FERRY_TRIVY := $(TRIVY)
 export FERRY_MKDB := $(MKDB)
 
-.PHONY: all build test lint bench tools demo clean
+K8S_VERSION := $(shell $(GO) run ./internal/testenv/k8sversion)
+K8S_LAB := $(TOOLS)/k8s-lab-$(K8S_VERSION)
+
+.PHONY: all build test lint bench tools k8s-lab demo clean
 
 all: lint build test
 
@@ -44,6 +47,12 @@ bench: build
 	FERRY=$(FERRY) bench/plan.sh
 
 tools: $(TRIVY) $(MKDB)
+
+# The Kubernetes test cluster's binaries, built from the Go module proxy and cached by version
+# (cold ≈ 10–20 min on 2 cores). Tests start the cluster themselves, or use
+# $$FERRY_TEST_KUBECONFIG (.ci/run starts one for the whole run).
+k8s-lab:
+	LAB=$(K8S_LAB) K8S_VERSION=$(K8S_VERSION) internal/testenv/k8slab/build.sh
 
 # Trivy is built, never linked into Ferry: it needs GOEXPERIMENT=jsonv2 and adds 344 MB.
 $(TRIVY):

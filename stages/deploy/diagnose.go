@@ -26,44 +26,91 @@ func (c *cluster) diagnose(ctx context.Context, name string) []string {
 		if d.Annotations["meta.helm.sh/release-name"] != name {
 			continue
 		}
-		want := int32(1)
-		if d.Spec.Replicas != nil {
-			want = *d.Spec.Replicas
+		if line := c.deploymentReport(ctx, d); line != "" {
+			out = append(out, line)
 		}
-		if d.Status.ReadyReplicas >= want && d.Status.UpdatedReplicas >= want {
-			continue
-		}
-		line := fmt.Sprintf("Deployment %s: %d/%d pods ready", d.Name, d.Status.ReadyReplicas, want)
-		if reasons := c.podReasons(ctx, d); len(reasons) > 0 {
-			line += "; " + strings.Join(reasons, "; ")
-		}
-		out = append(out, line)
 	}
 	return out
 }
 
-// podReasons lists why the Deployment's pods are not ready, once per distinct reason.
-func (c *cluster) podReasons(ctx context.Context, d *appsv1.Deployment) []string {
-	sel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
-	if err != nil {
-		return nil
+// deploymentReport describes a Deployment whose newest revision is not ready, "" when it is.
+// During a rolling update the old pods stay ready, so only the pods of the newest ReplicaSet
+// count.
+func (c *cluster) deploymentReport(ctx context.Context, d *appsv1.Deployment) string {
+	want := int32(1)
+	if d.Spec.Replicas != nil {
+		want = *d.Spec.Replicas
 	}
-	pods, err := c.kube.CoreV1().Pods(c.namespace).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
+	pods, err := c.newPods(ctx, d)
 	if err != nil {
-		return []string{fmt.Sprintf("could not list its pods: %v", err)}
+		return fmt.Sprintf("Deployment %s: could not list its pods: %v", d.Name, err)
 	}
+	ready := int32(0)
+	var reasons []string
 	seen := map[string]bool{}
-	var out []string
-	for i := range pods.Items {
-		for _, r := range podReason(&pods.Items[i]) {
+	for i := range pods {
+		if podReady(&pods[i]) {
+			ready++
+			continue
+		}
+		for _, r := range podReason(&pods[i]) {
 			if !seen[r] {
 				seen[r] = true
-				out = append(out, fmt.Sprintf("pod %s: %s", pods.Items[i].Name, r))
+				reasons = append(reasons, fmt.Sprintf("pod %s: %s", pods[i].Name, r))
 			}
 		}
 	}
-	sort.Strings(out)
-	return out
+	if ready >= want {
+		return ""
+	}
+	sort.Strings(reasons)
+	line := fmt.Sprintf("Deployment %s: %d/%d pods ready", d.Name, ready, want)
+	if len(reasons) > 0 {
+		line += "; " + strings.Join(reasons, "; ")
+	}
+	return line
+}
+
+// newPods are the pods of the Deployment's newest ReplicaSet (the revision being rolled out).
+func (c *cluster) newPods(ctx context.Context, d *appsv1.Deployment) ([]corev1.Pod, error) {
+	sel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
+	if err != nil {
+		return nil, err
+	}
+	opts := metav1.ListOptions{LabelSelector: sel.String()}
+	rss, err := c.kube.AppsV1().ReplicaSets(c.namespace).List(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	hash := ""
+	for _, rs := range rss.Items {
+		if metav1.IsControlledBy(&rs, d) && rs.Annotations["deployment.kubernetes.io/revision"] == d.Annotations["deployment.kubernetes.io/revision"] {
+			hash = rs.Labels["pod-template-hash"]
+		}
+	}
+	pods, err := c.kube.CoreV1().Pods(c.namespace).List(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	if hash == "" {
+		return pods.Items, nil // no ReplicaSet yet (or a fake clientset): every pod counts
+	}
+	var out []corev1.Pod
+	for _, p := range pods.Items {
+		if p.Labels["pod-template-hash"] == hash {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
 }
 
 // podReason is why one pod is not ready, nil when it is.
