@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+
+	"k8s.io/client-go/tools/clientcmd"
 )
 
 // K8sVersion is the Kubernetes release of the test cluster (kube-apiserver, controller-manager,
@@ -105,4 +107,28 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// KubeconfigWithContexts copies a kubeconfig and adds contexts with the given names that point
+// where its current context does, so that a ferry.yaml whose environments name contexts (qa,
+// prod) deploys to the test cluster.
+func KubeconfigWithContexts(t testing.TB, src string, names ...string) string {
+	t.Helper()
+	cfg, err := clientcmd.LoadFromFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur := cfg.Contexts[cfg.CurrentContext]
+	if cur == nil {
+		t.Fatalf("%s has no current context", src)
+	}
+	for _, n := range names {
+		c := *cur
+		cfg.Contexts[n] = &c
+	}
+	dst := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := clientcmd.WriteToFile(*cfg, dst); err != nil {
+		t.Fatal(err)
+	}
+	return dst
 }
