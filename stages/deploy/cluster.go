@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 )
 
 // Target is where one environment's releases live: a kubeconfig context and a namespace.
@@ -42,6 +43,12 @@ func connect(t Target, log io.Writer) (*cluster, error) {
 	}
 	flags := genericclioptions.NewConfigFlags(true)
 	flags.KubeConfig, flags.Context, flags.Namespace = &t.Kubeconfig, &t.Context, &ns
+	// As Helm's CLI does: client-go's default burst of 10 throttles the status watcher and the
+	// apply of a chart's resources (measured: 3× the CLI's time per upgrade without this).
+	flags.WrapConfigFn = func(c *rest.Config) *rest.Config {
+		c.Burst = 100
+		return c
+	}
 	cfg := action.NewConfiguration()
 	cfg.SetLogger(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	if err := cfg.Init(flags, ns, "secret"); err != nil {
