@@ -84,6 +84,8 @@ type backend interface {
 	trees(ctx context.Context, commit string, dirs []string) ([]string, error)
 	// files returns the files at or below the clean path in commit, in any order.
 	files(ctx context.Context, commit, path string) ([]File, error)
+	// blob returns a blob's content.
+	blob(ctx context.Context, hash string) ([]byte, error)
 	close() error
 }
 
@@ -359,6 +361,31 @@ func (r *Repo) Files(ctx context.Context, rev, path string) ([]File, error) {
 	}
 	slices.SortFunc(files, func(a, b File) int { return strings.Compare(a.Path, b.Path) })
 	return files, nil
+}
+
+// ReadFile returns the content of a file at rev. ErrNotFound when rev has no such file.
+func (r *Repo) ReadFile(ctx context.Context, rev, path string) ([]byte, error) {
+	files, err := r.Files(ctx, rev, path)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range files {
+		if f.Path == path {
+			data, err := r.impl.blob(ctx, f.Hash)
+			if err != nil {
+				return nil, fmt.Errorf("read %s:%s: %w", rev, path, err)
+			}
+			return data, nil
+		}
+	}
+	return nil, fmt.Errorf("%s:%s: %w", rev, path, ErrNotFound)
+}
+
+// ResolveBranch resolves a branch as CI checkouts hold it (the remote-tracking ref first),
+// fetching its tip from the checkout's remote when the clone lacks it and fetch is set.
+func (r *Repo) ResolveBranch(ctx context.Context, name string, fetch bool) (string, error) {
+	b := &baseFinder{repo: r, fetch: &fetcher{repo: r, enabled: fetch}}
+	return b.branch(ctx, name)
 }
 
 // cleanDir turns a folder given by a user into a repository path without leading or trailing

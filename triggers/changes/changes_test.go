@@ -642,3 +642,26 @@ func TestGitEnvironmentIgnored(t *testing.T) {
 		t.Errorf("Resolve(main) = %q, %v; want %s", got, err, shas["c2"])
 	}
 }
+
+func TestReadFile(t *testing.T) {
+	h := newHistory()
+	base(h)
+	h.chain("c", "c1", nil, set("README.md", "hello again\n"))
+	h.branch("main", "c2")
+	dir := filepath.Join(t.TempDir(), "repo")
+	buildGitCLI(t, dir, h)
+	for _, b := range backends {
+		t.Run(string(b), func(t *testing.T) {
+			r := open(t, dir, b)
+			for rev, want := range map[string]string{"main": "hello again\n", "main~1": "hello\n"} {
+				got, err := r.ReadFile(t.Context(), rev, "README.md")
+				if err != nil || string(got) != want {
+					t.Errorf("ReadFile(%s) = %q, %v; want %q", rev, got, err, want)
+				}
+			}
+			if _, err := r.ReadFile(t.Context(), "main", "deploy/allowed_signers"); !errors.Is(err, changes.ErrNotFound) {
+				t.Errorf("missing file: %v, want ErrNotFound", err)
+			}
+		})
+	}
+}

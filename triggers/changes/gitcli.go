@@ -280,4 +280,8 @@ func (g *gitCLI) files(ctx context.Context, commit, path string) ([]File, error)
 	return files, nil
 }
 
+func (g *gitCLI) blob(ctx context.Context, hash string) ([]byte, error) {
+	return g.run(ctx, "", "cat-file", "blob", hash)
+}
+
 func (g *gitCLI) close() error { return nil }

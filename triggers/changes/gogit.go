@@ -322,6 +322,19 @@ func (g *goGit) commitParents(_ context.Context, commit string) ([]string, error
 	return hashStrings(c.parents), nil
 }
 
+func (g *goGit) blob(_ context.Context, hash string) ([]byte, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	typ, data, err := g.objects.read(plumbing.NewHash(hash))
+	if err != nil {
+		return nil, err
+	}
+	if typ != int(plumbing.BlobObject) {
+		return nil, fmt.Errorf("object %s is a %s, not a blob", hash, plumbing.ObjectType(typ))
+	}
+	return data, nil
+}
+
 func hashStrings(hs []plumbing.Hash) []string {
 	out := make([]string, len(hs))
 	for i, h := range hs {
