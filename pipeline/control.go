@@ -2,22 +2,18 @@ package pipeline
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/ferry-ci/ferry/pipeline/config"
 )
 
-// Approve records a person's approval of an environment for a run. The person must be one of
-// the environment's approvers, and the run must have an approval gate for it. The run is not
-// resumed: ferry resume (or ferry approve --resume) continues it.
-func Approve(ctx context.Context, store Store, cfg *config.Config, runID, env, by, comment string, now time.Time, onBusy func(heldBy string)) (*Run, error) {
-	if by == "" {
-		return nil, errors.New("who approves? pass --as (or set FERRY_APPROVER)")
-	}
+// Approve records approvals (or a rejection) of an environment for a run. decide builds the
+// records from the run as loaded under its lock (signed statements name the run's digests);
+// the run must have the environment's gate. The run is not resumed: ferry resume (or ferry
+// approve --resume) continues it, and the gate verifies every signature again.
+func Approve(ctx context.Context, store Store, cfg *config.Config, runID, env, holder string, decide func(*Run) ([]Approval, error), onBusy func(heldBy string)) (*Run, error) {
 	var target *config.Environment
 	for _, e := range cfg.Environments {
 		if e.Name == env {
@@ -30,7 +26,7 @@ func Approve(ctx context.Context, store Store, cfg *config.Config, runID, env, b
 	if target.Approval == nil {
 		return nil, fmt.Errorf("environment %s needs no approval", env)
 	}
-	unlock, err := store.Lock(ctx, "run-"+runID, fmt.Sprintf("ferry approve by %s", by), onBusy)
+	unlock, err := store.Lock(ctx, "run-"+runID, holder, onBusy)
 	if err != nil {
 		return nil, err
 	}
@@ -39,29 +35,41 @@ func Approve(ctx context.Context, store Store, cfg *config.Config, runID, env, b
 	if err != nil {
 		return nil, err
 	}
-	if len(target.Approval.Approvers) > 0 && !slices.Contains(target.Approval.Approvers, by) {
-		return nil, fmt.Errorf("%s may not approve %s (approvers: %s)", by, env, strings.Join(target.Approval.Approvers, ", "))
+	if !hasGate(run, NewStageID(config.StageApprove, env)) {
+		return nil, fmt.Errorf("run %s has no %s gate", runID, NewStageID(config.StageApprove, env))
 	}
-	gate := NewStageID(config.StageApprove, env)
-	has := false
-	for _, svc := range run.Services {
-		if svc.Stage(gate) != nil {
-			has = true
-		}
-	}
-	if !has {
-		return nil, fmt.Errorf("run %s has no %s gate", runID, gate)
-	}
-	for _, a := range run.ApprovalsFor(env) {
-		if a.By == by {
-			return run, fmt.Errorf("%s already approved %s for run %s", by, env, runID)
-		}
-	}
-	rec := Record{Time: now.UTC(), Approval: &Approval{Env: env, By: by, At: now.UTC(), Comment: comment}}
-	if err := store.Append(ctx, runID, rec); err != nil {
+	approvals, err := decide(run)
+	if err != nil {
 		return nil, err
 	}
-	return run, run.Apply(rec)
+	var recs []Record
+	for _, a := range approvals {
+		for _, prev := range run.ApprovalsFor(env) {
+			if prev.By == a.By && prev.Service == a.Service {
+				return run, fmt.Errorf("%s already decided on %s for run %s", a.By, env, runID)
+			}
+		}
+		a := a
+		recs = append(recs, Record{Time: a.At, Approval: &a})
+	}
+	if err := store.Append(ctx, runID, recs...); err != nil {
+		return nil, err
+	}
+	for _, rec := range recs {
+		if err := run.Apply(rec); err != nil {
+			return nil, err
+		}
+	}
+	return run, nil
+}
+
+func hasGate(run *Run, gate StageID) bool {
+	for _, svc := range run.Services {
+		if svc.Stage(gate) != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // Cancel stops a run. The process executing a run holds the run's lock: when the lock is

@@ -104,10 +104,19 @@ func (s *StageState) Duration() time.Duration {
 
 // Approval is one person's approval of an environment for a run.
 type Approval struct {
-	Env     string    `json:"env"`
+	Env string `json:"env"`
+	// By is who approved: for a signed approval the principal its key belongs to in the
+	// allowed signers, which the gate checks again; for an advisory one the name given.
 	By      string    `json:"by"`
 	At      time.Time `json:"at"`
 	Comment string    `json:"comment,omitempty"`
+	// Service, Decision and the signed statement are set for signed approvals, one per
+	// service of the run.
+	Service   string `json:"service,omitempty"`
+	Decision  string `json:"decision,omitempty"` // approve or reject
+	Statement []byte `json:"statement,omitempty"`
+	Signature string `json:"signature,omitempty"`
+	Key       string `json:"key,omitempty"` // SHA256 fingerprint of the signing key
 }
 
 // NewRunID returns a sortable, unique run id: UTC time to the millisecond (runs started in
@@ -183,10 +192,11 @@ func (r *Run) Status() Status {
 // Approvals returns the distinct approvers of an environment.
 func (r *Run) ApprovalsFor(env string) []Approval {
 	var out []Approval
-	seen := map[string]bool{}
+	seen := map[[2]string]bool{}
 	for _, a := range r.Approvals {
-		if a.Env == env && !seen[a.By] {
-			seen[a.By] = true
+		k := [2]string{a.By, a.Service}
+		if a.Env == env && !seen[k] {
+			seen[k] = true
 			out = append(out, a)
 		}
 	}

@@ -211,10 +211,17 @@ func DefaultImageValues() ImageValues {
 	return ImageValues{Repository: "image.repository", Tag: "image.tag"}
 }
 
-// Approval is a manual gate before an environment.
+// Approval is a manual gate before an environment. Approvals are SSH signatures checked
+// against AllowedSigners (an allowed_signers file, read from the trunk), unless Signed is false:
+// then they are advisory names.
 type Approval struct {
-	Approvers    []string `json:"approvers"`
+	// Approvers, when set, narrows the allowed signers to these principals (with Signed false:
+	// the names that may approve).
+	Approvers    []string `json:"approvers,omitempty"`
 	MinApprovals int      `json:"minApprovals"`
+	// AllowedSigners is the allowed_signers file, relative to the config's folder.
+	AllowedSigners string `json:"allowedSigners,omitempty"`
+	Signed         bool   `json:"signed"`
 }
 
 // StageOptions tunes one stage kind for every service.

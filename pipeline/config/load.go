@@ -482,20 +482,38 @@ func (l *loader) imageValues(n *yaml.Node, p string) ImageValues {
 }
 
 func (l *loader) approval(n *yaml.Node, p string) *Approval {
-	a := &Approval{MinApprovals: 1}
-	var approversNode, minNode *yaml.Node
+	a := &Approval{MinApprovals: 1, Signed: true}
+	var approversNode, minNode, signersNode *yaml.Node
 	l.mapping(n, p, []field{
 		{"approvers", func(fp string, v *yaml.Node) { approversNode = v; a.Approvers, _ = l.strings(v, fp) }},
 		{"minApprovals", func(fp string, v *yaml.Node) { minNode = v; a.MinApprovals = l.integer(v, fp) }},
+		{"allowedSigners", func(fp string, v *yaml.Node) {
+			signersNode = v
+			if rel, ok := l.repoPath(v, fp, l.str(v, fp)); ok {
+				a.AllowedSigners = rel
+				if !l.fileExists(rel) {
+					l.errorf(v, fp, "allowed signers file %q does not exist", rel)
+				}
+			}
+		}},
+		{"signed", func(fp string, v *yaml.Node) { a.Signed = l.boolean(v, fp) }},
 	})
+	if n.Kind != yaml.MappingNode {
+		return a
+	}
 	if minNode != nil && a.MinApprovals < 1 {
 		l.errorf(minNode, join(p, "minApprovals"), "must be at least 1")
 	}
 	if len(a.Approvers) > 0 && a.MinApprovals > len(a.Approvers) && minNode != nil {
 		l.errorf(minNode, join(p, "minApprovals"), "%d approvals needed but only %d approvers listed", a.MinApprovals, len(a.Approvers))
 	}
-	if approversNode == nil && n.Kind == yaml.MappingNode {
-		l.errorf(n, p, "missing key \"approvers\"")
+	switch {
+	case approversNode != nil && len(a.Approvers) == 0:
+		l.errorf(approversNode, join(p, "approvers"), "an empty list lets nobody approve: list principals, or leave the key out to allow every allowed signer")
+	case a.Signed && signersNode == nil:
+		l.errorf(n, p, "missing key \"allowedSigners\" (an allowed_signers file in git's format; or signed: false for advisory, unsigned approvals)")
+	case !a.Signed && approversNode == nil:
+		l.errorf(n, p, "missing key \"approvers\": unsigned approvals (signed: false) need the list of who may approve")
 	}
 	return a
 }
