@@ -7,6 +7,7 @@ import (
 	"github.com/ferry-ci/ferry/pipeline"
 	"github.com/ferry-ci/ferry/pipeline/config"
 	"github.com/ferry-ci/ferry/stages/approve"
+	"github.com/ferry-ci/ferry/stages/chart"
 	"github.com/ferry-ci/ferry/stages/command"
 	"github.com/ferry-ci/ferry/stages/image"
 	"github.com/ferry-ci/ferry/stages/promote"
@@ -20,8 +21,8 @@ type stageFlags struct {
 	scanDir   string
 }
 
-// stageSet wires the stage implementations this build of Ferry has. Chart and deploy
-// (Helm) are not in it yet: a plan that needs them stops before anything runs.
+// stageSet wires the stage implementations this build of Ferry has. Deploy is not in it
+// yet: a plan that needs it stops before anything runs.
 func stageSet(env func(string) string, f stageFlags, cfg *config.Config) (pipeline.StageSet, error) {
 	keychain := push.Keychain(env, credentialHosts(cfg)...)
 	builders := ""
@@ -36,6 +37,7 @@ func stageSet(env func(string) string, f stageFlags, cfg *config.Config) (pipeli
 		&push.Stage{Keychain: keychain, PlainHTTP: f.plainHTTP},
 		approve.Stage{},
 		&promote.Stage{Keychain: keychain},
+		&chart.Stage{Keychain: keychain, PlainHTTP: f.plainHTTP},
 	)
 }
 

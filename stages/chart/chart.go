@@ -83,7 +83,7 @@ func Lint(dir string, log io.Writer) error {
 	if len(errs) > 0 {
 		return fmt.Errorf("helm lint: %d error(s): %s", len(errs), strings.Join(errs, "; "))
 	}
-	fmt.Fprintf(log, "helm lint: %s: no errors\n", dir)
+	fmt.Fprintln(log, "helm lint: no errors")
 	return nil
 }
 
