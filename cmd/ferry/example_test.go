@@ -263,3 +263,61 @@ func TestReleaseApprovalAcrossMachines(t *testing.T) {
 		t.Errorf("prod tag = %v %v, want %s", desc, err, pushed.Digest)
 	}
 }
+
+// TestExampleReleaseChart runs release/delivery/v1.0.2 up to the chart stage against a real
+// registry: the chart lands at REGISTRY/helm/delivery:1.0.2 for the pushed image's digest, and a
+// re-run of the same commit pushes nothing.
+func TestExampleReleaseChart(t *testing.T) {
+	reg := testenv.Registry(t)
+	repo := exampleRepo(t)
+	gitIn(t, repo, "checkout", "-q", "-b", "release/delivery/v1.0.2")
+
+	// The example's release pipeline ends with deploy, which this build does not have yet.
+	r := runFerry(t, repo, nil, "", "run", "--registry", reg+"/shipping", "--no-progress")
+	if r.code != 1 || !strings.Contains(r.stderr, "no deploy stage yet") || !strings.Contains(r.stderr, "--until chart") {
+		t.Fatalf("full release: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+
+	cfgPath := filepath.Join(repo, "ferry.yaml")
+	data, _ := os.ReadFile(cfgPath)
+	text := strings.Replace(string(data), "stages: [build, test, image, scan, push, chart, deploy]}", "stages: [build, test, image, push, chart]}", 1)
+	if text == string(data) {
+		t.Fatal("the example changed: update this test")
+	}
+	os.WriteFile(cfgPath, []byte(text), 0o644)
+	gitIn(t, repo, "commit", "-qam", "release up to the chart")
+	release := []string{"run", "--registry", reg + "/shipping", "--no-progress"}
+	r = runFerry(t, repo, nil, "", release...)
+	if r.code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	d := runStatus(t, repo).Service("delivery")
+	pushed, chart := d.Stage("push").Outputs.Push, d.Stage("chart").Outputs.Chart
+	if pushed == nil || chart == nil {
+		t.Fatalf("push = %+v, chart = %+v", pushed, chart)
+	}
+	if chart.Image != pushed.Ref || chart.Version != "1.0.2" || chart.AppVersion != "1.0.2" || chart.Tag != "1.0.2" ||
+		chart.Name != "delivery" || chart.Ref != reg+"/shipping/helm/delivery@"+chart.Digest {
+		t.Errorf("chart = %+v, pushed image %s", chart, pushed.Ref)
+	}
+	desc, err := remote.Get(mustRef(t, reg+"/shipping/helm/delivery:1.0.2"))
+	if err != nil || desc.Digest.String() != chart.Digest {
+		t.Fatalf("chart tag: %v %v, want %s", desc, err, chart.Digest)
+	}
+	if !strings.Contains(string(desc.Manifest), `"ferry.dev/content-digest":"`+chart.ContentDigest+`"`) {
+		t.Errorf("manifest lacks the content digest %s:\n%s", chart.ContentDigest, desc.Manifest)
+	}
+
+	r = runFerry(t, repo, nil, "", release...)
+	if r.code != 0 {
+		t.Fatalf("re-run: exit %d\n%s", r.code, r.stderr)
+	}
+	again := runStatus(t, repo).Service("delivery").Stage("chart")
+	if again.Outputs.Chart == nil || *again.Outputs.Chart != *chart {
+		t.Errorf("re-run chart = %+v, want %+v", again.Outputs.Chart, chart)
+	}
+	log := runFerry(t, repo, nil, "", "logs", runStatus(t, repo).ID, "--service", "delivery", "--stage", "chart")
+	if !strings.Contains(log.stdout, "already pushed: nothing to do") {
+		t.Errorf("re-run chart log:\n%s", log.stdout)
+	}
+}
