@@ -41,6 +41,9 @@ func (s *Stage) Skip(job *pipeline.Job) (string, bool) {
 
 // DryRun says what would be packaged and where it would go.
 func (s *Stage) DryRun(job *pipeline.Job) string {
+	if job.Service == nil || job.Service.Chart == "" {
+		return "skip: no chart"
+	}
 	dir := chartDir(job)
 	chartName, err := ChartName(dir)
 	if err != nil {
@@ -50,8 +53,12 @@ func (s *Stage) DryRun(job *pipeline.Job) string {
 	if err != nil {
 		return fmt.Sprintf("lint and package %s: %v", job.Service.Chart, err)
 	}
-	return fmt.Sprintf("lint %s, package chart %s %s (appVersion %s) for the pushed image, push it to oci://%s as %s",
-		job.Service.Chart, chartName, version, appVersion, Repository(job.Config.Registry, chartName), tag)
+	image := "the pushed image"
+	if job.Service.Image == nil {
+		image = "no image of its own"
+	}
+	return fmt.Sprintf("lint %s, package chart %s %s (appVersion %s) for %s, push it to oci://%s as %s",
+		job.Service.Chart, chartName, version, appVersion, image, Repository(job.Config.Registry, chartName), tag)
 }
 
 // Run lints, packages and pushes the chart. A chart version already in the registry with the

@@ -446,4 +446,8 @@ func TestDryRun(t *testing.T) {
 			t.Errorf("DryRun(%q) =\n%s\nwant\n%s", tc.version, got, tc.want)
 		}
 	}
+	noImage := newJob(t, "localhost:5000", root, jobOpts{version: "1.0.2"})
+	if got, want := (&Stage{}).DryRun(noImage), "lint charts/delivery, package chart delivery 1.0.2 (appVersion 1.0.2) for no image of its own, push it to oci://localhost:5000/shipping/helm/delivery as 1.0.2"; got != want {
+		t.Errorf("DryRun without an image =\n%s\nwant\n%s", got, want)
+	}
 }
