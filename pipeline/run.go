@@ -269,11 +269,24 @@ type PushOutput struct {
 	Tags   []string `json:"tags,omitempty"`
 }
 
-// ChartOutput is a Helm chart pushed to an OCI registry.
+// ChartOutput is a Helm chart pushed to an OCI registry, packaged once per run: every
+// environment deploys this digest.
 type ChartOutput struct {
-	Ref     string `json:"ref"`
-	Digest  string `json:"digest"`
-	Version string `json:"version"`
+	// Ref is REGISTRY/helm/<name>@sha256:…, Digest the chart's manifest digest.
+	Ref    string `json:"ref"`
+	Digest string `json:"digest"`
+	// Name is the chart's name; Version its chart version (1.0.2, 1.0.2+b7,
+	// 0.0.0-<commit>) and Tag that version as the OCI tag (1.0.2_b7).
+	Name       string `json:"name"`
+	Version    string `json:"version"`
+	AppVersion string `json:"appVersion,omitempty"`
+	Tag        string `json:"tag"`
+	// Image is the pushed image the chart is for (REGISTRY/<service>@sha256:…), empty for
+	// a service without an image.
+	Image string `json:"image,omitempty"`
+	// ContentDigest identifies the chart's files, versions and image; it is the
+	// ferry.dev/content-digest annotation of the chart's manifest.
+	ContentDigest string `json:"contentDigest"`
 }
 
 // ApproveOutput lists who approved.

@@ -2,11 +2,17 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -262,4 +268,85 @@ func TestReleaseApprovalAcrossMachines(t *testing.T) {
 	if err != nil || desc.Digest.String() != pushed.Digest {
 		t.Errorf("prod tag = %v %v, want %s", desc, err, pushed.Digest)
 	}
+}
+
+// TestExampleReleaseThroughQA runs the example's release pipeline for release/delivery/v1.0.2
+// through deploy:qa against a real registry and a real Kubernetes API: the chart lands at
+// REGISTRY/helm/delivery:1.0.2 for the pushed image's digest, the QA Deployment runs that digest,
+// the run waits for prod's approval, and a re-run of the same commit pushes nothing.
+func TestExampleReleaseThroughQA(t *testing.T) {
+	reg := testenv.Registry(t)
+	kubeconfig := testenv.KubeconfigWithContexts(t, testenv.Cluster(t), "qa", "prod")
+	repo := scanReadyRepo(t)
+	ns := fmt.Sprintf("qa-%d", time.Now().UnixNano()%1_000_000)
+	cfgPath := filepath.Join(repo, "ferry.yaml")
+	data, _ := os.ReadFile(cfgPath)
+	text := strings.Replace(string(data), "namespace: backend-qa}", "namespace: "+ns+", createNamespace: true}", 1)
+	if text == string(data) {
+		t.Fatal("the example changed: update this test")
+	}
+	os.WriteFile(cfgPath, []byte(text), 0o644)
+	gitIn(t, repo, "commit", "-qam", "qa in a namespace of its own")
+	gitIn(t, repo, "checkout", "-q", "-b", "release/delivery/v1.0.2")
+	env := map[string]string{"KUBECONFIG": kubeconfig}
+	release := []string{"run", "--registry", reg + "/shipping", "--no-progress", "--until", "deploy:qa"}
+	r := runFerry(t, repo, env, "", release...)
+	if r.code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	d := runStatus(t, repo).Service("delivery")
+	pushed, chart, qa := d.Stage("push").Outputs.Push, d.Stage("chart").Outputs.Chart, d.Stage("deploy:qa").Outputs.Deploy
+	if pushed == nil || chart == nil || qa == nil {
+		t.Fatalf("push = %+v, chart = %+v, deploy:qa = %+v", pushed, chart, qa)
+	}
+	if chart.Image != pushed.Ref || chart.Version != "1.0.2" || chart.AppVersion != "1.0.2" || chart.Tag != "1.0.2" ||
+		chart.Name != "delivery" || chart.Ref != reg+"/shipping/helm/delivery@"+chart.Digest {
+		t.Errorf("chart = %+v, pushed image %s", chart, pushed.Ref)
+	}
+	if qa.Namespace != ns || qa.Revision != 1 || qa.Chart != chart.Digest || qa.Image != pushed.Ref {
+		t.Errorf("deploy:qa = %+v", qa)
+	}
+	image := kubectlImage(t, kubeconfig, ns, "delivery")
+	if want := reg + "/shipping/delivery:1.0.2@" + pushed.Digest; image != want {
+		t.Errorf("QA Deployment runs %s, want %s (pinned by digest)", image, want)
+	}
+	desc, err := remote.Get(mustRef(t, reg+"/shipping/helm/delivery:1.0.2"))
+	if err != nil || desc.Digest.String() != chart.Digest {
+		t.Fatalf("chart tag: %v %v, want %s", desc, err, chart.Digest)
+	}
+	if !strings.Contains(string(desc.Manifest), `"ferry.dev/content-digest":"`+chart.ContentDigest+`"`) {
+		t.Errorf("manifest lacks the content digest %s:\n%s", chart.ContentDigest, desc.Manifest)
+	}
+
+	r = runFerry(t, repo, env, "", release...)
+	if r.code != 0 {
+		t.Fatalf("re-run: exit %d\n%s", r.code, r.stderr)
+	}
+	again := runStatus(t, repo).Service("delivery").Stage("chart")
+	if again.Outputs.Chart == nil || *again.Outputs.Chart != *chart {
+		t.Errorf("re-run chart = %+v, want %+v", again.Outputs.Chart, chart)
+	}
+	log := runFerry(t, repo, nil, "", "logs", runStatus(t, repo).ID, "--service", "delivery", "--stage", "chart")
+	if !strings.Contains(log.stdout, "already pushed: nothing to do") {
+		t.Errorf("re-run chart log:\n%s", log.stdout)
+	}
+}
+
+// kubectlImage reads a Deployment's first container image with client-go, as kubectl get
+// deploy -o yaml shows it.
+func kubectlImage(t *testing.T, kubeconfig, ns, name string) string {
+	t.Helper()
+	rest, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kube, err := kubernetes.NewForConfig(rest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := kube.AppsV1().Deployments(ns).Get(t.Context(), name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("deployment %s/%s: %v", ns, name, err)
+	}
+	return d.Spec.Template.Spec.Containers[0].Image
 }

@@ -4,13 +4,14 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
-	goldenfile "github.com/ferry-ci/ferry/internal/golden"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	goldenfile "github.com/ferry-ci/ferry/internal/golden"
+	"github.com/ferry-ci/ferry/internal/testenv"
 	"github.com/ferry-ci/ferry/pipeline"
 )
 
@@ -25,7 +26,9 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	testdata = filepath.Join(wd, "testdata")
-	os.Exit(m.Run())
+	code := m.Run()
+	testenv.StopCluster()
+	os.Exit(code)
 }
 
 // exampleRepo copies the bundled example into a git repository with a fixed history, so that

@@ -7,6 +7,7 @@ import (
 	"github.com/ferry-ci/ferry/pipeline"
 	"github.com/ferry-ci/ferry/pipeline/config"
 	"github.com/ferry-ci/ferry/stages/approve"
+	"github.com/ferry-ci/ferry/stages/chart"
 	"github.com/ferry-ci/ferry/stages/command"
 	"github.com/ferry-ci/ferry/stages/deploy"
 	"github.com/ferry-ci/ferry/stages/image"
@@ -37,6 +38,7 @@ func stageSet(env func(string) string, f stageFlags, cfg *config.Config) (pipeli
 		&push.Stage{Keychain: keychain, PlainHTTP: f.plainHTTP},
 		approve.Stage{},
 		&promote.Stage{Keychain: keychain},
+		&chart.Stage{Keychain: keychain, PlainHTTP: f.plainHTTP},
 		&deploy.Stage{Keychain: keychain, Kubeconfig: kubeconfigPath(env, f.kubeconfig), PlainHTTP: f.plainHTTP},
 	)
 }
