@@ -281,7 +281,7 @@ func TestExampleReleaseThroughQA(t *testing.T) {
 	ns := fmt.Sprintf("qa-%d", time.Now().UnixNano()%1_000_000)
 	cfgPath := filepath.Join(repo, "ferry.yaml")
 	data, _ := os.ReadFile(cfgPath)
-	text := strings.Replace(string(data), "namespace: backend-qa}", "namespace: "+ns+", createNamespace: true}", 1)
+	text := strings.Replace(string(data), "namespace: backend-qa,", "namespace: "+ns+",", 1)
 	if text == string(data) {
 		t.Fatal("the example changed: update this test")
 	}
