@@ -442,10 +442,20 @@ func (l *loader) environments(n *yaml.Node, p string) {
 func (l *loader) approval(n *yaml.Node, p string) *Approval {
 	a := &Approval{MinApprovals: 1}
 	var approversNode, minNode *yaml.Node
+	var approverNodes []*yaml.Node
 	l.mapping(n, p, []field{
-		{"approvers", func(fp string, v *yaml.Node) { approversNode = v; a.Approvers, _ = l.strings(v, fp) }},
+		{"approvers", func(fp string, v *yaml.Node) { approversNode = v; a.Approvers, approverNodes = l.strings(v, fp) }},
 		{"minApprovals", func(fp string, v *yaml.Node) { minNode = v; a.MinApprovals = l.integer(v, fp) }},
 	})
+	if approversNode != nil && len(a.Approvers) == 0 && (yamlnode.IsNull(approversNode) || approversNode.Kind == yaml.SequenceNode && len(approversNode.Content) == 0) {
+		// An empty list is no gate: nobody could approve, or, read loosely, anybody.
+		l.errorf(approversNode, join(p, "approvers"), "list at least one approver (who may run ferry approve)")
+	}
+	for i, who := range a.Approvers {
+		if strings.TrimSpace(who) == "" {
+			l.errorf(approverNodes[i], fmt.Sprintf("%s.approvers[%d]", p, i), "empty approver")
+		}
+	}
 	if minNode != nil && a.MinApprovals < 1 {
 		l.errorf(minNode, join(p, "minApprovals"), "must be at least 1")
 	}
