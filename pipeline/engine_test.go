@@ -698,3 +698,34 @@ func TestExpandStages(t *testing.T) {
 		}
 	}
 }
+
+// TestFinallyTimeout bounds the finally hook by finally.timeout, and by five minutes when the
+// config sets none.
+func TestFinallyTimeout(t *testing.T) {
+	cases := []struct {
+		finally string
+		want    time.Duration
+	}{
+		{"finally: ./notify.sh\n", config.DefaultFinallyTimeout},
+		{"finally: {run: ./notify.sh, timeout: 2m}\n", 2 * time.Minute},
+		{"", config.DefaultFinallyTimeout},
+	}
+	for _, tc := range cases {
+		h := newHarness(t, testConfig+tc.finally, nil)
+		var limit time.Duration
+		h.engine.Finally = func(ctx context.Context, run *pipeline.Run, log io.Writer) error {
+			deadline, ok := ctx.Deadline()
+			if !ok {
+				return errors.New("no deadline")
+			}
+			limit = time.Until(deadline)
+			return nil
+		}
+		if _, err := h.engine.Start(t.Context(), h.plan(t, "refs/heads/feature/x", "src/a/x"), pipeline.RunOptions{Jobs: 1}); err != nil {
+			t.Fatal(err)
+		}
+		if limit > tc.want || limit < tc.want-time.Minute/2 {
+			t.Errorf("%q: the hook had %v, want about %v", tc.finally, limit, tc.want)
+		}
+	}
+}

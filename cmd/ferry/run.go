@@ -158,7 +158,7 @@ func (a *app) setupEngine(ctx context.Context, ws workspaceFlags, rf renderFlags
 		Host:     host, PID: os.Getpid(),
 	}
 	if cfg.Finally != nil {
-		eng.Finally = command.Finally(cfg.Finally, cfg.Root, pipeline.ScrubCredentials(eng.Environ, nil))
+		eng.Finally = command.Finally(&cfg.Finally.Command, cfg.Root, pipeline.ScrubCredentials(eng.Environ, nil))
 	}
 	return &engineSetup{cfg: cfg, store: store, engine: eng, render: rend}, nil
 }

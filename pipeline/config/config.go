@@ -42,7 +42,26 @@ type Config struct {
 	Secrets []string `json:"secrets,omitempty"`
 	// Finally is a command run at the repository root when a run stops, whatever its outcome
 	// (notifications, reports). It gets FERRY_RUN_ID and FERRY_RUN_STATUS.
-	Finally *Command `json:"finally,omitempty"`
+	Finally *Finally `json:"finally,omitempty"`
+}
+
+// DefaultFinallyTimeout bounds the finally command when the config sets no timeout.
+const DefaultFinallyTimeout = 5 * time.Minute
+
+// Finally is the finally hook: a command, written as a command (finally: ./ci/notify.sh) or
+// as {run: ./ci/notify.sh, timeout: 2m}.
+type Finally struct {
+	Command
+	// Timeout bounds the command; zero means DefaultFinallyTimeout.
+	Timeout time.Duration `json:"timeout,omitempty"`
+}
+
+// TimeLimit is the configured timeout, or DefaultFinallyTimeout.
+func (f *Finally) TimeLimit() time.Duration {
+	if f == nil || f.Timeout <= 0 {
+		return DefaultFinallyTimeout
+	}
+	return f.Timeout
 }
 
 // Service is one microservice folder of the monorepo.

@@ -86,7 +86,7 @@ func (l *loader) load(data []byte) *Config {
 		{"stages", func(p string, v *yaml.Node) { l.stageOptions(v, p) }},
 		{"scan", func(p string, v *yaml.Node) { cfg.Scan = l.scanPolicy(v, p) }},
 		{"secrets", func(p string, v *yaml.Node) { l.secrets(v, p) }},
-		{"finally", func(p string, v *yaml.Node) { cfg.Finally = l.command(v, p) }},
+		{"finally", func(p string, v *yaml.Node) { cfg.Finally = l.finally(v, p) }},
 	})
 	switch {
 	case !seen["version"]:
@@ -317,6 +317,30 @@ func (l *loader) command(n *yaml.Node, p string) *Command {
 		return nil
 	}
 	return c
+}
+
+// finally decodes the finally hook: a command, or {run: COMMAND, timeout: DURATION}.
+func (l *loader) finally(n *yaml.Node, p string) *Finally {
+	if n.Kind != yaml.MappingNode {
+		if c := l.command(n, p); c != nil {
+			return &Finally{Command: *c}
+		}
+		return nil
+	}
+	f := &Finally{}
+	var cmd *Command
+	seen := l.mapping(n, p, []field{
+		{"run", func(fp string, v *yaml.Node) { cmd = l.command(v, fp) }},
+		{"timeout", func(fp string, v *yaml.Node) { f.Timeout = l.duration(v, fp) }},
+	})
+	if !seen["run"] {
+		l.errorf(n, p, "missing key \"run\" (the command, e.g. finally: {run: ./ci/notify.sh, timeout: 2m})")
+	}
+	if cmd == nil {
+		return nil
+	}
+	f.Command = *cmd
+	return f
 }
 
 func (l *loader) image(n *yaml.Node, p string) *Image {
