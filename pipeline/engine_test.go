@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -728,4 +729,95 @@ func TestFinallyTimeout(t *testing.T) {
 			t.Errorf("%q: the hook had %v, want about %v", tc.finally, limit, tc.want)
 		}
 	}
+}
+
+// TestCachedStageShowsItsOwnDuration checks that a stage served from the cache, in a new run or
+// in a resumed one, shows how long it took in the run it was cached from, not the moment the
+// lookup took nor the time since an earlier attempt of the resumed run.
+func TestCachedStageShowsItsOwnDuration(t *testing.T) {
+	wrap := map[string]func(*fakeStage) pipeline.Stage{
+		"build": func(f *fakeStage) pipeline.Stage { return cacheableStage{f} },
+	}
+	h := newHarness(t, testConfig, wrap)
+	h.engine.Sources = fixedSources{"tree-1"}
+	fail := false
+	h.stages["build"].run = func(ctx context.Context, job *pipeline.Job) error {
+		if fail {
+			return errors.New("broken tree")
+		}
+		time.Sleep(80 * time.Millisecond)
+		job.Outputs.Build = &pipeline.BuildOutput{Files: map[string]string{"out": "sha256:x"}}
+		return nil
+	}
+	plan := h.plan(t, "refs/heads/feature/x", "src/a/x")
+	first, err := h.engine.Start(t.Context(), plan, pipeline.RunOptions{Jobs: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	took := first.Service("a").Stage("build").Duration()
+	if took < 80*time.Millisecond {
+		t.Fatalf("first build took %v", took)
+	}
+	check := func(name string, run *pipeline.Run) {
+		t.Helper()
+		st := run.Service("a").Stage("build")
+		if st.CachedFrom != first.ID {
+			t.Fatalf("%s: build not served from the cache: %+v", name, st)
+		}
+		if st.Duration() != took || st.CachedDuration != took {
+			t.Errorf("%s: cached build shows %v (cachedDuration %v), want the original %v", name, st.Duration(), st.CachedDuration, took)
+		}
+		loaded, err := h.store.Load(t.Context(), run.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := loaded.Service("a").Stage("build").Duration(); d != took {
+			t.Errorf("%s: the journal says %v, want %v", name, d, took)
+		}
+		for _, e := range h.events.events {
+			if e.Run == run.ID && e.Kind == pipeline.StageFinished && e.Status == pipeline.Skipped && e.Service == "a" && e.Stage == "build" && e.Duration != took {
+				t.Errorf("%s: stage-finished event says %v, want %v", name, e.Duration, took)
+			}
+		}
+	}
+
+	second, err := h.engine.Start(t.Context(), plan, pipeline.RunOptions{Jobs: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("new run", second)
+
+	// A run whose build failed on other sources, resumed once the tree is back: its build's
+	// first attempt started long before the hit.
+	h.engine.Sources, fail = fixedSources{"tree-2"}, true
+	failed, err := h.engine.Start(t.Context(), plan, pipeline.RunOptions{Jobs: 1})
+	if err != nil || failed.Status() != pipeline.Failed {
+		t.Fatalf("run on tree-2: %v %v", statuses(failed), err)
+	}
+	time.Sleep(150 * time.Millisecond)
+	h.engine.Sources, fail = fixedSources{"tree-1"}, false
+	resumed, err := h.engine.Resume(t.Context(), failed.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("resumed run", resumed)
+
+	// Cache entries written before they kept the duration: it comes from the original run.
+	entries, _ := filepath.Glob(filepath.Join(h.cfg.Root, ".ferry", "cache", "build", "*.json"))
+	if len(entries) == 0 {
+		t.Fatal("no cache entries")
+	}
+	for _, p := range entries {
+		data, _ := os.ReadFile(p)
+		old := regexp.MustCompile(`,"duration":\d+`).ReplaceAll(data, nil)
+		if string(old) == string(data) {
+			t.Fatalf("cache entry %s has no duration: %s", p, data)
+		}
+		os.WriteFile(p, old, 0o644)
+	}
+	third, err := h.engine.Start(t.Context(), plan, pipeline.RunOptions{Jobs: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("old cache entry", third)
 }

@@ -124,7 +124,7 @@ func newScenario(t *testing.T) *scenario {
 
 	s.events = []pipeline.Event{
 		started,
-		done(0.1, "delivery", "build", pipeline.Skipped, 0, "same inputs as run "+cachedRun, build),
+		done(0.1, "delivery", "build", pipeline.Skipped, 1.3, "same inputs as run "+cachedRun, build),
 		done(0.1, "payments", "build", pipeline.Skipped, 0, "no build command", nil),
 		ev(0.2, pipeline.StageStarted, "delivery", "test"),
 		ev(0.2, pipeline.StageStarted, "payments", "test"),
@@ -168,7 +168,7 @@ func (s *scenario) state(end bool) *pipeline.Run {
 	}
 	build := stage("build", pipeline.Skipped, 0.1, 0.1, "same inputs as run "+cachedRun)
 	if end {
-		build.CachedFrom = cachedRun
+		build.CachedFrom, build.CachedDuration = cachedRun, secs(1.3) // how long it took in cachedRun
 		build.Outputs = pipeline.Outputs{Build: &pipeline.BuildOutput{Files: map[string]string{"bin/delivery": "sha256:0a0a", "bin/migrate": "sha256:0b0b"}}}
 	}
 	delivery := &pipeline.ServiceRun{Name: "delivery", Pipeline: "service", Version: "1.4.0", Stages: []*pipeline.StageState{
@@ -457,5 +457,24 @@ func TestCloseWithoutEvents(t *testing.T) {
 			}
 			r.Report(pipeline.Event{Kind: pipeline.RunStarted, Run: "late"}) // ignored after Close
 		})
+	}
+}
+
+// TestRunStatusCachedDuration checks that ferry status shows a cached stage with the duration
+// it took in the run it was reused from.
+func TestRunStatusCachedDuration(t *testing.T) {
+	s := newScenario(t)
+	var out bytes.Buffer
+	if err := WriteRunStatus(&out, s.state(true), "text"); err != nil {
+		t.Fatal(err)
+	}
+	var line string
+	for l := range strings.Lines(out.String()) {
+		if strings.HasPrefix(l, "delivery  build") {
+			line = l
+		}
+	}
+	if fields := strings.Fields(line); len(fields) < 4 || fields[2] != "skipped" || fields[3] != "1.3s" {
+		t.Errorf("cached build in ferry status: %q, want skipped 1.3s\n%s", line, out.String())
 	}
 }
