@@ -2,9 +2,12 @@ package pipeline_test
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -18,6 +21,7 @@ import (
 
 	"github.com/ferry-ci/ferry/pipeline"
 	"github.com/ferry-ci/ferry/pipeline/config"
+	"github.com/ferry-ci/ferry/pipeline/mask"
 	"github.com/ferry-ci/ferry/triggers"
 )
 
@@ -820,4 +824,69 @@ func TestCachedStageShowsItsOwnDuration(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("old cache entry", third)
+}
+
+// TestSecretsNeverReachTheJournal gives a stage outputs and an error that hold a secret in
+// several forms, and a plan whose changed paths do: neither the journal, the run's record,
+// the cache, the replayed run nor the events may hold any of them.
+func TestSecretsNeverReachTheJournal(t *testing.T) {
+	const secret = "s3cr3t-value@x!"
+	forms := []string{secret, base64.StdEncoding.EncodeToString([]byte(secret)), url.QueryEscape(secret)}
+	wrap := map[string]func(*fakeStage) pipeline.Stage{
+		"build": func(f *fakeStage) pipeline.Stage { return cacheableStage{f} },
+	}
+	h := newHarness(t, testConfig, wrap)
+	h.engine.Masker = mask.New(secret)
+	h.engine.Sources = fixedSources{"tree-1"}
+	h.stages["build"].run = func(ctx context.Context, job *pipeline.Job) error {
+		job.Outputs.Build = &pipeline.BuildOutput{Files: map[string]string{"bin/" + secret: "sha256:1", "bin/" + forms[2]: "sha256:2"}}
+		return nil
+	}
+	h.stages["test"].run = func(ctx context.Context, job *pipeline.Job) error {
+		if job.Pipeline.Name == "a" {
+			job.Outputs.Scan = &pipeline.ScanOutput{Failing: []string{"CVE-1 in " + forms[1]}, Report: "/tmp/" + secret}
+			return fmt.Errorf("login with %s failed (token %s)", forms[2], forms[1])
+		}
+		return nil
+	}
+	plan := h.plan(t, "refs/heads/feature/x", "src/a/"+secret, "src/b/x")
+	run, err := h.engine.Start(t.Context(), plan, pipeline.RunOptions{Jobs: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.engine.Start(t.Context(), plan, pipeline.RunOptions{Jobs: 1}); err != nil { // a cache hit
+		t.Fatal(err)
+	}
+	if st := run.Service("a").Stage("test"); st.Status != pipeline.Failed || !strings.Contains(st.Reason, "login with *** failed (token ***)") {
+		t.Errorf("a/test = %s %q", st.Status, st.Reason)
+	}
+	if files := run.Service("a").Stage("build").Outputs.Build.Files; files["bin/***"] == "" {
+		t.Errorf("build outputs = %v, want the secret's file masked", files)
+	}
+	check := func(what, text string) {
+		t.Helper()
+		for _, f := range forms {
+			if strings.Contains(text, f) {
+				t.Errorf("%s holds %q:\n%s", what, f, text)
+			}
+		}
+	}
+	filepath.WalkDir(filepath.Join(h.cfg.Root, ".ferry"), func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			data, _ := os.ReadFile(p)
+			check(p, string(data))
+		}
+		return nil
+	})
+	loaded, err := h.store.Load(t.Context(), run.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := json.Marshal(loaded)
+	check("the replayed run", string(data))
+	if !strings.Contains(string(data), "***") {
+		t.Errorf("nothing masked in the run: %s", data)
+	}
+	data, _ = json.Marshal(h.events.events)
+	check("the events", string(data))
 }
