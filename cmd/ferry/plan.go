@@ -42,6 +42,7 @@ func (a *app) loadConfig(f workspaceFlags) (*config.Config, error) {
 		return nil, err
 	}
 	cfg, err := ws.LoadConfig()
+	a.addSecrets(cfg)
 	if err != nil {
 		var errs config.Errors
 		if errors.As(err, &errs) {
@@ -167,11 +168,9 @@ func (a *app) exportPlan(plan *pipeline.Plan, output string) error {
 		if err != nil {
 			return fmt.Errorf("open GITHUB_OUTPUT: %w", err)
 		}
-		if err := report.WriteGitHubOutputs(file, report.PlanOutputs(plan, ci)); err != nil {
-			file.Close()
-			return err
-		}
-		return file.Close()
+		w := a.masker.Writer(file)
+		err = report.WriteGitHubOutputs(w, report.PlanOutputs(plan, ci))
+		return errors.Join(err, w.Close(), file.Close())
 	case triggers.SourceAzure:
 		return report.WriteAzureOutputs(a.ciCommands(output), report.PlanOutputs(plan, ci))
 	}
@@ -190,6 +189,7 @@ func (a *app) validateCommand() *cobra.Command {
 				return err
 			}
 			cfg, err := ws.LoadConfig()
+			a.addSecrets(cfg)
 			var errs config.Errors
 			if errors.As(err, &errs) {
 				fmt.Fprintln(a.Out, errs.Error())

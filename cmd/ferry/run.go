@@ -17,7 +17,6 @@ import (
 
 	"github.com/ferry-ci/ferry/pipeline"
 	"github.com/ferry-ci/ferry/pipeline/config"
-	"github.com/ferry-ci/ferry/pipeline/mask"
 	"github.com/ferry-ci/ferry/pipeline/report"
 	"github.com/ferry-ci/ferry/stages/command"
 	"github.com/ferry-ci/ferry/stages/push"
@@ -48,7 +47,9 @@ type renderer interface {
 	Close() error
 }
 
-// newRenderer picks the renderer for where Ferry runs. Every renderer sits behind the masker.
+// newRenderer picks the renderer for where Ferry runs. Every renderer sits behind the masker:
+// it writes to the masked Out, and the files it opens ($GITHUB_STEP_SUMMARY, $GITHUB_OUTPUT,
+// the Azure summary) are masked too.
 func (a *app) newRenderer(f renderFlags, root string) (renderer, error) {
 	if err := oneOfFlag("log-format", f.logFormat, []string{"auto", "text", "json"}); err != nil {
 		return nil, err
@@ -70,8 +71,9 @@ func (a *app) newRenderer(f renderFlags, root string) (renderer, error) {
 					if err != nil {
 						return nil, fmt.Errorf("open %s: %w", p.env, err)
 					}
-					*p.dst = file
-					files = append(files, file)
+					masked := a.masker.Writer(file)
+					*p.dst = masked
+					files = append(files, masked, file) // the masker's last line, then the file
 				}
 			}
 			return &closing{renderer: report.NewGitHub(a.Out, opt), files: files}, nil
@@ -80,11 +82,11 @@ func (a *app) newRenderer(f renderFlags, root string) (renderer, error) {
 			if dir == "" {
 				dir = os.TempDir()
 			}
-			return report.NewAzure(a.Out, report.AzureOptions{SummaryDir: dir, RepoRoot: root}), nil
+			return report.NewAzure(a.Out, report.AzureOptions{SummaryDir: dir, RepoRoot: root, Mask: a.masker.Mask}), nil
 		}
 	}
 	tty := false
-	if file, ok := a.Out.(*os.File); ok {
+	if file, ok := a.stdout.(*os.File); ok {
 		tty = isatty.IsTerminal(file.Fd())
 	}
 	_, noColor := lookupEnv(a.env, "NO_COLOR")
@@ -139,8 +141,6 @@ func (a *app) setupEngine(ctx context.Context, ws workspaceFlags, rf renderFlags
 			return nil, err
 		}
 	}
-	secrets := mask.SecretsFromEnv(a.env, cfg.Secrets)
-	masker := mask.New(secrets...)
 	rend, err := a.newRenderer(rf, cfg.Root)
 	if err != nil {
 		return nil, err
@@ -151,7 +151,7 @@ func (a *app) setupEngine(ctx context.Context, ws workspaceFlags, rf renderFlags
 	}
 	host, _ := os.Hostname()
 	eng := &pipeline.Engine{
-		Config: cfg, Store: store, Stages: stages, Masker: masker,
+		Config: cfg, Store: store, Stages: stages, Masker: a.masker,
 		Reporter: pipeline.NewReporters(rend),
 		Sources:  newSources(cfg),
 		Environ:  os.Environ(),
