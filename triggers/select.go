@@ -29,8 +29,8 @@ type Rule struct {
 	Release     bool
 	ReleaseRefs ReleaseRefs
 	Branches    Filter
-	Tags     Filter
-	Paths    Filter
+	Tags        Filter
+	Paths       Filter
 }
 
 // Selection is what an event triggers: the matching trigger and the services it runs for.
