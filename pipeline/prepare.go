@@ -66,7 +66,20 @@ func (w Workspace) LoadConfig() (*config.Config, error) {
 		}
 		return nil, fmt.Errorf("read config: %w", err)
 	}
-	return config.Parse(displayPath(w.WorkDir, file), root, data)
+	cfg, err := config.Parse(displayPath(w.WorkDir, file), root, data)
+	if cfg == nil {
+		return cfg, err
+	}
+	if more := CheckReleases(cfg); len(more) > 0 {
+		var errs config.Errors
+		if !errors.As(err, &errs) {
+			if err != nil {
+				return cfg, err
+			}
+		}
+		return cfg, append(errs, more...).Sorted()
+	}
+	return cfg, err
 }
 
 // displayPath shows the config file relative to where Ferry runs when it is below it.

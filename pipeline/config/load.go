@@ -80,6 +80,8 @@ func (l *loader) load(data []byte) *Config {
 		{"trunk", func(p string, v *yaml.Node) { cfg.Trunk = l.branchName(v, p) }},
 		{"registry", func(p string, v *yaml.Node) { cfg.Registry = l.registry(v, p) }},
 		{"state", func(p string, v *yaml.Node) { cfg.State = l.state(v, p) }},
+		{"releaseBranch", func(p string, v *yaml.Node) { cfg.ReleaseBranch, cfg.ReleaseBranchPos = l.str(v, p), posOf(v) }},
+		{"releaseTag", func(p string, v *yaml.Node) { cfg.ReleaseTag, cfg.ReleaseTagPos = l.str(v, p), posOf(v) }},
 		{"services", func(p string, v *yaml.Node) { l.services(v, p) }},
 		{"triggers", func(p string, v *yaml.Node) { l.triggers(v, p) }},
 		{"environments", func(p string, v *yaml.Node) { l.environments(v, p) }},
@@ -390,8 +392,8 @@ func (l *loader) triggers(n *yaml.Node, p string) {
 				}
 			}},
 			{"release", func(fp string, v *yaml.Node) { t.Release = l.boolean(v, fp) }},
-			{"branches", func(fp string, v *yaml.Node) { t.Branches = l.refFilter(v, fp, false) }},
-			{"tags", func(fp string, v *yaml.Node) { t.Tags = l.refFilter(v, fp, true) }},
+			{"branches", func(fp string, v *yaml.Node) { t.BranchesPos = posOf(v); t.Branches = l.refFilter(v, fp, false) }},
+			{"tags", func(fp string, v *yaml.Node) { t.TagsPos = posOf(v); t.Tags = l.refFilter(v, fp, true) }},
 			{"paths", func(fp string, v *yaml.Node) { t.Paths = l.pathFilter(v, fp) }},
 			{"stages", func(fp string, v *yaml.Node) {
 				l.stagesNode[t] = v
