@@ -121,12 +121,17 @@ func (a *app) planCommand() *cobra.Command {
 		Long: `plan reads ferry.yaml and the git event (from the flags, or from the GitHub Actions or
 Azure Pipelines environment), finds the changed paths and prints the plan.
 
+A release trigger (release: true) runs the one service a release branch names
+(releaseBranch, release/{service}/{version} by default) or, on a tag push, a release tag
+(releaseTag, e.g. {service}/v{version}).
+
 In GitHub Actions it also writes matrix, services and count to $GITHUB_OUTPUT; in Azure
 Pipelines it sets them as output variables. With no affected services the matrix is empty
 and count is 0: guard the matrix job with a condition on count.`,
 		Example: `  ferry plan --event push --ref feature/x --before 1a2b3c4 --after 5d6e7f8
   ferry plan --event pr --base main --output github-matrix
   ferry plan --ref release/delivery/v1.0.2 --output json
+  ferry plan --ref refs/tags/delivery/v1.2.3          # a release tag, with releaseTag set
   git diff --name-only main... | ferry plan --ref feature/x --changed-from -`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -182,6 +187,11 @@ func (a *app) validateCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "validate",
 		Short: "Check ferry.yaml and print every problem as file:line:col: message",
+		Long: `validate reads ferry.yaml and prints every problem at once as file:line:col: field: message:
+unknown or duplicate keys, bad globs, unknown services or folders, dependency cycles, stage
+order, durations (stages.*.timeout, finally.timeout), approvals without approvers, release
+shapes (releaseBranch, releaseTag), and release triggers whose branches or tags can never
+match a release branch or tag of those shapes.`,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ws, err := a.workspace(f)

@@ -228,7 +228,11 @@ func (a *app) runCommand() *cobra.Command {
 		Short: "Plan the pipelines for a git event and run them",
 		Long: `run plans like ferry plan (same flags and CI detection) and executes the plan: services in
 parallel (--jobs), the stages of each service in order. Every step is journaled in the run
-store (.ferry/ by default) so that ferry resume continues a failed, cancelled or crashed run.`,
+store (.ferry/ by default) so that ferry resume continues a failed, cancelled or crashed run.
+
+Secrets (FERRY_REGISTRY_PASSWORD, CI tokens, the variables named in secrets) are masked in
+everything ferry writes: its output and errors, stage logs, the journal, CI summaries and
+outputs. The finally hook runs when the run stops, within finally.timeout (default 5m).`,
 		Example: `  ferry run --ref feature/x --changed src/shipping/delivery/main.go
   ferry run --service delivery --stage build          # one stage on your laptop
   ferry run --ref release/delivery/v1.0.2 --until push
