@@ -192,7 +192,7 @@ unknown or duplicate keys, bad globs, unknown services or folders, dependency cy
 order, durations (stages.*.timeout, finally.timeout), approvals without approvers, release
 shapes (releaseBranch, releaseTag), and release triggers whose branches or tags can never
 match a release branch or tag of those shapes.`,
-		Args:  cobra.NoArgs,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ws, err := a.workspace(f)
 			if err != nil {
