@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ferry-ci/ferry/pipeline"
+	"github.com/ferry-ci/ferry/pipeline/mask"
 )
 
 // The plan tests may declare -update too; whoever comes first defines it.
@@ -476,5 +477,29 @@ func TestRunStatusCachedDuration(t *testing.T) {
 	}
 	if fields := strings.Fields(line); len(fields) < 4 || fields[2] != "skipped" || fields[3] != "1.3s" {
 		t.Errorf("cached build in ferry status: %q, want skipped 1.3s\n%s", line, out.String())
+	}
+}
+
+// TestTerminalLiveBehindMasker draws the live display through the line-buffered masker the CLI
+// puts in front of stdout: frames end in newlines, so nothing waits in the masker once the
+// renderer is closed, and the masked secret never shows.
+func TestTerminalLiveBehindMasker(t *testing.T) {
+	s := newScenario(t)
+	var out bytes.Buffer
+	masked := mask.New("TestCharge").Writer(&out)
+	r := NewTerminal(masked, TerminalOptions{TTY: true, Progress: true, Now: fixedNow, Width: 100})
+	s.play(r)
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	before := out.Len()
+	if err := masked.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if out.Len() != before {
+		t.Errorf("the masker held %q back after the renderer closed", out.String()[before:])
+	}
+	if got := out.String(); strings.Contains(got, "TestCharge") || !strings.Contains(got, "--- FAIL: *** (0.01s)") || !strings.Contains(got, "SERVICE ") {
+		t.Errorf("live output through the masker:\n%s", got)
 	}
 }
