@@ -849,7 +849,7 @@ func TestSecretsNeverReachTheJournal(t *testing.T) {
 		}
 		return nil
 	}
-	plan := h.plan(t, "refs/heads/feature/x", "src/a/"+secret, "src/b/x")
+	plan := h.plan(t, "refs/heads/feature/"+forms[1], "src/a/"+secret, "src/b/x")
 	run, err := h.engine.Start(t.Context(), plan, pipeline.RunOptions{Jobs: 1})
 	if err != nil {
 		t.Fatal(err)

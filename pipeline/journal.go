@@ -51,13 +51,15 @@ func (e *Engine) maskRecord(rec Record) Record {
 }
 
 // maskPlan returns a copy of the plan, as the run's record keeps it, with its explanations
-// masked: the reasons and the changed paths.
+// masked: the reasons, the changed paths and the event's refs (shown only; the commits, which
+// image tags are made of, stay).
 func (e *Engine) maskPlan(p *Plan) *Plan {
 	if e.Masker == nil || p == nil {
 		return p
 	}
 	out := *p
 	out.Reason = e.mask(p.Reason)
+	out.Event.Ref, out.Event.Base = e.mask(p.Event.Ref), e.mask(p.Event.Base)
 	out.Changes = maskCopy(e.mask, p.Changes)
 	out.Services = make([]ServicePlan, len(p.Services))
 	for i, sp := range p.Services {
