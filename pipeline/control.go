@@ -39,7 +39,9 @@ func Approve(ctx context.Context, store Store, cfg *config.Config, runID, env, b
 	if err != nil {
 		return nil, err
 	}
-	if len(target.Approval.Approvers) > 0 && !slices.Contains(target.Approval.Approvers, by) {
+	// ferry validate refuses an empty approvers list; a config built in code without one lets
+	// nobody approve rather than everybody.
+	if !slices.Contains(target.Approval.Approvers, by) {
 		return nil, fmt.Errorf("%s may not approve %s (approvers: %s)", by, env, strings.Join(target.Approval.Approvers, ", "))
 	}
 	gate := NewStageID(config.StageApprove, env)

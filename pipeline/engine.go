@@ -149,7 +149,7 @@ func (e *Engine) Start(ctx context.Context, plan *Plan, opts RunOptions) (*Run, 
 	if err := e.CheckStages(plan); err != nil {
 		return nil, err
 	}
-	run := NewRun(NewRunID(e.now()), e.now(), plan, ConfigDigest(e.Config), opts)
+	run := NewRun(NewRunID(e.now()), e.now(), e.maskPlan(plan), ConfigDigest(e.Config), opts)
 	if err := e.Store.Create(ctx, run); err != nil {
 		return nil, err
 	}

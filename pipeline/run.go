@@ -88,14 +88,21 @@ type StageState struct {
 	// InputsDigest identifies everything the stage's result depends on (content-addressed cache).
 	InputsDigest string `json:"inputsDigest,omitempty"`
 	// CachedFrom is the run whose result was reused.
-	CachedFrom string  `json:"cachedFrom,omitempty"`
-	Outputs    Outputs `json:"outputs,omitzero"`
+	CachedFrom string `json:"cachedFrom,omitempty"`
+	// CachedDuration is how long the stage took in that run: what a cache hit shows as its
+	// duration, rather than the moment it took to find it.
+	CachedDuration time.Duration `json:"cachedDuration,omitempty"`
+	Outputs        Outputs       `json:"outputs,omitzero"`
 	// Log is the stage's log, relative to the run's folder in the store.
 	Log string `json:"log,omitempty"`
 }
 
-// Duration is how long the stage ran, zero if it has not ended.
+// Duration is how long the stage ran, zero if it has not ended. For a result reused from the
+// cache it is how long the stage took in the run it was reused from.
 func (s *StageState) Duration() time.Duration {
+	if s.CachedFrom != "" && s.CachedDuration > 0 {
+		return s.CachedDuration
+	}
 	if s.Started.IsZero() || s.Ended.IsZero() {
 		return 0
 	}

@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"time"
 )
 
 // state guards a run while services change it concurrently.
@@ -156,7 +155,8 @@ func cancelReason(ctx context.Context) string {
 	return "cancelled"
 }
 
-// runFinally runs the Finally hook with a bounded time, its output masked into a log.
+// runFinally runs the Finally hook within the config's finally timeout (5 minutes unless
+// finally.timeout says otherwise), its output masked into a log.
 func (e *Engine) runFinally(ctx context.Context, run *Run) error {
 	if e.Finally == nil {
 		return nil
@@ -165,7 +165,7 @@ func (e *Engine) runFinally(ctx context.Context, run *Run) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, e.Config.Finally.TimeLimit())
 	defer cancel()
 	runErr := e.Finally(ctx, run, log)
 	if err := log.Close(); err != nil && runErr == nil {

@@ -43,6 +43,7 @@ func (a *app) loadConfig(f workspaceFlags) (*config.Config, error) {
 		return nil, err
 	}
 	cfg, err := ws.LoadConfig()
+	a.addSecrets(cfg)
 	if err != nil {
 		var errs config.Errors
 		if errors.As(err, &errs) {
@@ -131,6 +132,10 @@ included and the rule that decided it ("frontend: not affected — no changed pa
 src/web/frontend or its dependencies (go.mod)"); -o json lists the services left out under
 "unaffected", each with its "name" and "reason".
 
+A release trigger (release: true) runs the one service a release branch names
+(releaseBranch, release/{service}/{version} by default) or, on a tag push, a release tag
+(releaseTag, e.g. {service}/v{version}).
+
 In GitHub Actions it also writes matrix, services and count to $GITHUB_OUTPUT; in Azure
 Pipelines it sets them as output variables. With no affected services the matrix is empty
 and count is 0: guard the matrix job with a condition on count.
@@ -146,6 +151,7 @@ SYSTEM_ACCESSTOKEN mapped), else every service is affected.`,
   ferry plan --changed go.mod --explain
   ferry plan --event pr --base main --output github-matrix
   ferry plan --ref release/delivery/v1.0.2 --output json
+  ferry plan --ref refs/tags/delivery/v1.2.3          # a release tag, with releaseTag set
   git diff --name-only main... | ferry plan --ref feature/x --changed-from -`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -190,11 +196,9 @@ func (a *app) exportPlan(plan *pipeline.Plan, output string) error {
 		if err != nil {
 			return fmt.Errorf("open GITHUB_OUTPUT: %w", err)
 		}
-		if err := report.WriteGitHubOutputs(file, report.PlanOutputs(plan, ci)); err != nil {
-			file.Close()
-			return err
-		}
-		return file.Close()
+		w := a.masker.Writer(file)
+		err = report.WriteGitHubOutputs(w, report.PlanOutputs(plan, ci))
+		return errors.Join(err, w.Close(), file.Close())
 	case triggers.SourceAzure:
 		return report.WriteAzureOutputs(a.ciCommands(output), report.PlanOutputs(plan, ci))
 	}
@@ -206,13 +210,19 @@ func (a *app) validateCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "validate",
 		Short: "Check ferry.yaml and print every problem as file:line:col: message",
-		Args:  cobra.NoArgs,
+		Long: `validate reads ferry.yaml and prints every problem at once as file:line:col: field: message:
+unknown or duplicate keys, bad globs, unknown services or folders, dependency cycles, stage
+order, durations (stages.*.timeout, finally.timeout), approvals without approvers, release
+shapes (releaseBranch, releaseTag), and release triggers whose branches or tags can never
+match a release branch or tag of those shapes.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ws, err := a.workspace(f)
 			if err != nil {
 				return err
 			}
 			cfg, err := ws.LoadConfig()
+			a.addSecrets(cfg)
 			var errs config.Errors
 			if errors.As(err, &errs) {
 				fmt.Fprintln(a.Out, errs.Error())

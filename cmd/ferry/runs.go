@@ -281,7 +281,7 @@ otherwise run ferry resume RUN.`,
 			busy := func(heldBy string) {
 				fmt.Fprintf(a.Err, "run %s is executing (%s): the approval is recorded when it stops; Ctrl-C to give up\n", args[0], heldBy)
 			}
-			if _, err := pipeline.Approve(cmd.Context(), store, cfg, args[0], env, as, comment, time.Now(), busy); err != nil {
+			if _, err := pipeline.Approve(cmd.Context(), store, cfg, args[0], env, as, a.masker.Mask(comment), time.Now(), busy); err != nil {
 				if setup != nil {
 					setup.render.Close()
 				}
