@@ -281,8 +281,10 @@ func TestExampleReleaseThroughQA(t *testing.T) {
 	ns := fmt.Sprintf("qa-%d", time.Now().UnixNano()%1_000_000)
 	cfgPath := filepath.Join(repo, "ferry.yaml")
 	data, _ := os.ReadFile(cfgPath)
+	prodNS := "prod-" + ns[3:]
 	text := strings.Replace(string(data), "namespace: backend-qa,", "namespace: "+ns+",", 1)
-	if text == string(data) {
+	text = strings.Replace(text, "namespace: backend, registryNamespace: prod,", "namespace: "+prodNS+", registryNamespace: prod, createNamespace: true,", 1)
+	if text == string(data) || !strings.Contains(text, prodNS) {
 		t.Fatal("the example changed: update this test")
 	}
 	os.WriteFile(cfgPath, []byte(text), 0o644)
@@ -329,6 +331,43 @@ func TestExampleReleaseThroughQA(t *testing.T) {
 	log := runFerry(t, repo, nil, "", "logs", runStatus(t, repo).ID, "--service", "delivery", "--stage", "chart")
 	if !strings.Contains(log.stdout, "already pushed: nothing to do") {
 		t.Errorf("re-run chart log:\n%s", log.stdout)
+	}
+
+	// The whole pipeline: it waits for prod's approval, then promotes the digest and deploys the
+	// promoted image to prod's namespace.
+	full := []string{"run", "--registry", reg + "/shipping", "--no-progress"}
+	if r = runFerry(t, repo, env, "", full...); r.code != exitWaiting {
+		t.Fatalf("full release: exit %d, want %d (waiting)\n%s\n%s", r.code, exitWaiting, r.stdout, r.stderr)
+	}
+	id := runStatus(t, repo).ID
+	r = runFerry(t, repo, env, "", "approve", id, "--env", "prod", "--as", "alice@example.com", "--resume", "--no-progress")
+	if r.code != 0 {
+		t.Fatalf("approve --resume: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	prod := runStatus(t, repo).Service("delivery").Stage("deploy:prod").Outputs.Deploy
+	if want := reg + "/shipping/prod/delivery@" + pushed.Digest; prod == nil || prod.Namespace != prodNS || prod.Image != want {
+		t.Errorf("deploy:prod = %+v, want the promoted image %s in %s", prod, want, prodNS)
+	}
+	if got, want := kubectlImage(t, kubeconfig, prodNS, "delivery"), reg+"/shipping/prod/delivery:1.0.2@"+pushed.Digest; got != want {
+		t.Errorf("prod Deployment runs %s, want %s", got, want)
+	}
+
+	// ferry history and ferry rollback on QA, which has three revisions by now.
+	var revs []struct {
+		Revision int    `json:"revision"`
+		Status   string `json:"status"`
+		Run      string `json:"run"`
+	}
+	r = runFerry(t, repo, env, "", "history", "delivery", "--env", "qa", "-o", "json")
+	if err := json.Unmarshal([]byte(r.stdout), &revs); r.code != 0 || err != nil || len(revs) != 3 || revs[2].Status != "deployed" || revs[2].Run != id {
+		t.Fatalf("history: exit %d %v %+v\n%s", r.code, err, revs, r.stderr)
+	}
+	r = runFerry(t, repo, env, "", "rollback", "delivery", "--env", "qa", "--revision", "1", "-o", "json")
+	if err := json.Unmarshal([]byte(r.stdout), &revs); r.code != 0 || err != nil || len(revs) != 1 || revs[0].Revision != 4 || revs[0].Status != "deployed" {
+		t.Fatalf("rollback: exit %d %v %+v\n%s", r.code, err, revs, r.stderr)
+	}
+	if r = runFerry(t, repo, env, "", "history", "delivery", "--env", "staging"); r.code != exitUsage || !strings.Contains(r.stderr, "no such environment") {
+		t.Errorf("history of an unknown environment: exit %d %s", r.code, r.stderr)
 	}
 }
 
