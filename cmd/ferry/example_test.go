@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -388,4 +389,58 @@ func kubectlImage(t *testing.T, kubeconfig, ns, name string) string {
 		t.Fatalf("deployment %s/%s: %v", ns, name, err)
 	}
 	return d.Spec.Template.Spec.Containers[0].Image
+}
+
+// TestDeployCrashBeforeJournal SIGKILLs ferry after Helm deployed QA but before the journal
+// says so. Resume must find the revision this run made (its release labels) and not deploy
+// again.
+func TestDeployCrashBeforeJournal(t *testing.T) {
+	reg := testenv.Registry(t)
+	kubeconfig := testenv.KubeconfigWithContexts(t, testenv.Cluster(t), "qa", "prod")
+	repo := scanReadyRepo(t)
+	ns := fmt.Sprintf("crash-%d", time.Now().UnixNano()%1_000_000)
+	cfgPath := filepath.Join(repo, "ferry.yaml")
+	data, _ := os.ReadFile(cfgPath)
+	text := strings.Replace(string(data), "namespace: backend-qa,", "namespace: "+ns+",", 1)
+	os.WriteFile(cfgPath, []byte(text), 0o644)
+	gitIn(t, repo, "commit", "-qam", "qa in a namespace of its own")
+	gitIn(t, repo, "checkout", "-q", "-b", "release/delivery/v1.0.2")
+
+	cmd := exec.Command(os.Args[0], "run", "--registry", reg+"/shipping", "--no-progress", "--until", "deploy:qa")
+	cmd.Dir = repo
+	cmd.Env = append(os.Environ(), asFerry+"=1", killBeforeSucceeded+"=deploy:qa", "KUBECONFIG="+kubeconfig)
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != -1 {
+		t.Fatalf("ferry was not killed: %v\n%s", err, out)
+	}
+	run := runStatus(t, repo)
+	if st := run.Service("delivery").Stage("deploy:qa"); st.Status == pipeline.Succeeded {
+		t.Fatalf("the journal already has deploy:qa succeeded: the kill came too late")
+	}
+	env := map[string]string{"KUBECONFIG": kubeconfig}
+	var revs []struct {
+		Revision int    `json:"revision"`
+		Run      string `json:"run"`
+	}
+	r := runFerry(t, repo, env, "", "history", "delivery", "--env", "qa", "-o", "json")
+	if json.Unmarshal([]byte(r.stdout), &revs); len(revs) != 1 || revs[0].Run != run.ID {
+		t.Fatalf("before resume: history %+v (%s)", revs, r.stderr)
+	}
+
+	r = runFerry(t, repo, env, "", "resume", run.ID, "--no-progress")
+	if r.code != 0 {
+		t.Fatalf("resume: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if d := runStatus(t, repo).Service("delivery").Stage("deploy:qa").Outputs.Deploy; d == nil || d.Revision != 1 {
+		t.Errorf("deploy:qa after resume = %+v, want revision 1", d)
+	}
+	log := runFerry(t, repo, nil, "", "logs", run.ID, "--service", "delivery", "--stage", "deploy:qa")
+	if !strings.Contains(log.stdout, "revision 1 of delivery in "+ns+" is this run's deploy: nothing to do") {
+		t.Errorf("resume's deploy log:\n%s", log.stdout)
+	}
+	r = runFerry(t, repo, env, "", "history", "delivery", "--env", "qa", "-o", "json")
+	if json.Unmarshal([]byte(r.stdout), &revs); len(revs) != 1 {
+		t.Errorf("resume deployed again: %+v", revs)
+	}
 }
