@@ -110,6 +110,9 @@ func TestPlanGolden(t *testing.T) {
 		{"explain-go-mod", []string{"plan", "--explain", "--changed", "go.mod"}},
 		{"explain-no-trigger", []string{"plan", "--explain", "--ref", "main", "--changed", "go.mod"}},
 		{"explain-release", []string{"plan", "--explain", "--ref", "release/delivery/v1.0.2", "--changed", "README.md"}},
+		// Three services, at most two jobs: two shards, balanced by count (no runs yet).
+		{"sharded-github-matrix", []string{"plan", "--changed", "go.mod", "--max-jobs", "2", "-o", "github-matrix"}},
+		{"sharded-azure-matrix", []string{"plan", "--changed", "go.mod", "--max-jobs", "2", "-o", "azure-matrix"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -128,7 +131,7 @@ func TestPlanChangedFromStdin(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
 	}
-	want := `{"include":[{"service":"frontend","pipeline":"feature","version":"","stages":"build,test"}]}`
+	want := `{"include":[{"service":"frontend","services":"frontend","pipeline":"feature","version":"","stages":"build,test"}]}`
 	if got := strings.Join(strings.Fields(r.stdout), ""); got != strings.ReplaceAll(want, " ", "") {
 		t.Errorf("matrix = %s", r.stdout)
 	}
@@ -225,6 +228,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"plan", "--changed", "a", "--changed-from", "-"}, "cannot be combined"},
 		{[]string{"plan", "--config", "nosuch.yaml"}, "no config at nosuch.yaml"},
 		{[]string{"run", "--jobs", "0"}, "--jobs must be at least 1"},
+		{[]string{"plan", "--max-jobs", "0"}, "--max-jobs must be at least 1"},
 		{[]string{"status", "nosuch"}, "run not found"},
 		{[]string{"triggers", "eval", "--event", "push", "--ref", "main"}, "pass --azure FILE or --github FILE"},
 		{[]string{"triggers", "eval", "--azure", "ferry.yaml", "--event", "bogus", "--ref", "main"}, `--event: unknown event "bogus"`},
