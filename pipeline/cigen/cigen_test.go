@@ -31,3 +31,11 @@ func TestGitHubGolden(t *testing.T) {
 	}
 	golden.Check(t, filepath.Join("testdata", "shipping-github.yml"), data, *update)
 }
+
+func TestAzureGolden(t *testing.T) {
+	data, _, err := Azure(exampleConfig(t), exampleOptions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden.Check(t, filepath.Join("testdata", "shipping-azure-pipelines.yml"), data, *update)
+}

@@ -219,6 +219,10 @@ const commentWidth = 96
 func wrapComment(lines []string) []string {
 	var out []string
 	for _, l := range lines {
+		if strings.HasPrefix(l, "  ferry ") {
+			out = append(out, l) // a command to copy stays on one line
+			continue
+		}
 		lead := strings.Repeat(" ", continuation(l))
 		for len(l) > commentWidth {
 			cut := strings.LastIndex(l[:commentWidth], " ")

@@ -31,13 +31,13 @@ func (o Options) configDir() string {
 	return path.Dir(o.ConfigPath)
 }
 
-// configArgs are the arguments every ferry command needs to find a config not named
+// configArgs are the arguments (one line) every ferry command needs to find a config not named
 // ferry.yaml (run in the config's folder, ferry.yaml is found by itself).
 func (o Options) configArgs() []string {
 	if o.ConfigPath == "" || path.Base(o.ConfigPath) == config.FileName {
 		return nil
 	}
-	return []string{"--config", path.Base(o.ConfigPath)}
+	return []string{"--config " + path.Base(o.ConfigPath)}
 }
 
 // regenerate is the command that writes the file again, for its header.
@@ -135,17 +135,28 @@ func (l layout) warnings() []string {
 		w = append(w, "ferry.yaml keeps runs on the machine (no state: oci://...): the environment jobs cannot resume the run the pipeline job started until it sets state: oci://<registry>/<repository>")
 	}
 	if len(l.deployInPipeline) > 0 {
-		w = append(w, "the pipelines "+strings.Join(l.deployInPipeline, ", ")+" are not release pipelines but reach environments: they deploy in the pipeline job, outside the environment jobs")
+		what := "the pipeline " + l.deployInPipeline[0] + " is not a release pipeline but reaches environments: it deploys"
+		if len(l.deployInPipeline) > 1 {
+			what = "the pipelines " + strings.Join(l.deployInPipeline, ", ") + " are not release pipelines but reach environments: they deploy"
+		}
+		w = append(w, what+" in the pipeline job (one run per service or shard), outside the environment jobs")
 	}
 	return w
 }
 
-// jobID makes a name a job id both vendors accept: letters, digits, '_' (and '-' on GitHub),
-// starting with a letter.
-var notIDChar = regexp.MustCompile(`[^A-Za-z0-9_]+`)
+// jobID makes an environment name part of a job id: GitHub takes letters, digits, '-' and
+// '_', Azure letters, digits and '_'; the prefix makes it start with a letter.
+var (
+	notGitHubID = regexp.MustCompile(`[^A-Za-z0-9_-]+`)
+	notAzureID  = regexp.MustCompile(`[^A-Za-z0-9_]+`)
+)
 
 func jobID(prefix, name string) string {
-	return prefix + strings.Trim(notIDChar.ReplaceAllString(name, "_"), "_")
+	return prefix + strings.Trim(notGitHubID.ReplaceAllString(name, "_"), "_")
+}
+
+func azureID(prefix, name string) string {
+	return prefix + strings.Trim(notAzureID.ReplaceAllString(name, "_"), "_")
 }
 
 // stageWords says what an environment job does there: "approve, promote, deploy".

@@ -14,9 +14,14 @@ import (
 // str is a string scalar.
 func str(s string) *yaml.Node { return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: s} }
 
-// block is a multi-line string in literal style (scripts), ending with one newline.
+// block is a script: in literal style ending with one newline when it has several lines,
+// else a plain string.
 func block(s string) *yaml.Node {
-	n := str(strings.TrimRight(s, "\n") + "\n")
+	s = strings.TrimRight(s, "\n")
+	if !strings.Contains(s, "\n") {
+		return str(s)
+	}
+	n := str(s + "\n")
 	n.Style = yaml.LiteralStyle
 	return n
 }
