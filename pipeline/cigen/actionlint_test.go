@@ -45,6 +45,7 @@ func numbered(data []byte) string {
 	}
 	return b.String()
 }
+
 // parseConfig reads a ferry.yaml written in a test; its folders need not exist.
 func parseConfig(t *testing.T, text string) *config.Config {
 	t.Helper()
