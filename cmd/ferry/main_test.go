@@ -171,6 +171,27 @@ func TestPlanInGitHubActions(t *testing.T) {
 	}
 }
 
+// TestPlanOutputsSharded: the matrix ferry plan exports to GitHub is sharded like -o
+// github-matrix, while count stays the number of services.
+func TestPlanOutputsSharded(t *testing.T) {
+	repo := exampleRepo(t)
+	out := filepath.Join(t.TempDir(), "github_output")
+	env := map[string]string{"GITHUB_ACTIONS": "true", "GITHUB_EVENT_NAME": "push", "GITHUB_REF": "refs/heads/feature/tracking",
+		"GITHUB_SHA": strings.TrimSpace(gitOut(t, repo, "rev-parse", "HEAD")), "GITHUB_OUTPUT": out}
+	r := runFerry(t, repo, env, "", "plan", "--changed", "go.mod", "--max-jobs", "2")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	data, _ := os.ReadFile(out)
+	want := "count=3\n" +
+		`matrix={"include":[{"service":"shard-1","services":"delivery package","pipeline":"feature","version":"","stages":"build,test"},` +
+		`{"service":"shard-2","services":"frontend","pipeline":"feature","version":"","stages":"build,test"}]}` + "\n" +
+		`services=["delivery","package","frontend"]` + "\n"
+	if string(data) != want {
+		t.Errorf("GITHUB_OUTPUT =\n%s\nwant\n%s", data, want)
+	}
+}
+
 func TestPlanInAzurePipelines(t *testing.T) {
 	repo := exampleRepo(t)
 	env := map[string]string{"TF_BUILD": "True", "BUILD_REASON": "PullRequest", "BUILD_SOURCEBRANCH": "refs/pull/7/merge",
