@@ -167,7 +167,7 @@ func (a *app) checkGenerated(file string, want []byte, target string) error {
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return withCode(exitUsage, fmt.Errorf("--check: %w", err))
 	}
-	diff := cigen.Diff(file, have, want)
+	diff, removed, added := cigen.Diff(file, have, want)
 	if diff == "" {
 		_, err := fmt.Fprintf(a.Out, "%s is up to date\n", file)
 		return err
@@ -175,7 +175,7 @@ func (a *app) checkGenerated(file string, want []byte, target string) error {
 	if _, err := fmt.Fprint(a.Out, diff); err != nil {
 		return err
 	}
-	what := "differs from"
+	what := fmt.Sprintf("differs (-%d +%d lines) from", removed, added)
 	if have == nil {
 		what = "does not exist; it should hold"
 	}

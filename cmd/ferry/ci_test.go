@@ -41,7 +41,7 @@ func TestCIGenerateCheck(t *testing.T) {
 		{"an edit drifts", func() {
 			data, _ := os.ReadFile(file)
 			os.WriteFile(file, []byte(strings.Replace(string(data), "timeout-minutes: 15", "timeout-minutes: 20", 1)), 0o644)
-		}, []string{"--check"}, exitFailed, "-    timeout-minutes: 20\n+    timeout-minutes: 15\n", "differs from what ferry ci generate github writes"},
+		}, []string{"--check"}, exitFailed, "-    timeout-minutes: 20\n+    timeout-minutes: 15\n", "differs (-1 +1 lines) from what ferry ci generate github writes"},
 		{"a config change drifts", func() {
 			os.WriteFile(file, []byte(runFerry(t, repo, nil, "", "ci", "generate", "github").stdout), 0o644)
 			cfg := filepath.Join(repo, "ferry.yaml")

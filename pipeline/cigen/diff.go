@@ -6,21 +6,30 @@ import (
 )
 
 // Diff compares a file as it is with what ferry ci generate would write and returns a
-// unified diff with three lines of context, "" when they are equal. The common start and end
+// unified diff with three lines of context ("" when they are equal) and how many lines it
+// removes and adds. The common start and end
 // are set aside first, so that a local drift in a long file stays cheap; a middle too large
 // for the line-by-line comparison is shown as removed and added whole.
-func Diff(name string, have, want []byte) string {
+func Diff(name string, have, want []byte) (diff string, removed, added int) {
 	if string(have) == string(want) {
-		return ""
+		return "", 0, 0
 	}
 	a, b := splitLines(string(have)), splitLines(string(want))
 	ops := editScript(a, b)
+	for _, o := range ops {
+		switch o.kind {
+		case '-':
+			removed++
+		case '+':
+			added++
+		}
+	}
 	var out strings.Builder
 	fmt.Fprintf(&out, "--- %s (as it is)\n+++ %s (generated from the config)\n", name, name)
 	for _, h := range hunks(ops, 3) {
 		writeHunk(&out, h)
 	}
-	return out.String()
+	return out.String(), removed, added
 }
 
 func splitLines(s string) []string {

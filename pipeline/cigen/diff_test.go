@@ -56,9 +56,12 @@ func TestDiff(t *testing.T) {
 `},
 		{"a missing file", "", "a\n", "--- f.yml (as it is)\n+++ f.yml (generated from the config)\n@@ -0,0 +1,1 @@\n+a\n"},
 	}
+	if _, removed, added := Diff("f.yml", []byte(cases[2].have), []byte(cases[2].want)); removed != 2 || added != 2 {
+		t.Errorf("two far-apart changes: %d removed, %d added; want 2, 2", removed, added)
+	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := Diff("f.yml", []byte(tc.have), []byte(tc.want)); got != tc.diff {
+			if got, _, _ := Diff("f.yml", []byte(tc.have), []byte(tc.want)); got != tc.diff {
 				t.Errorf("Diff =\n%s\nwant\n%s", got, tc.diff)
 			}
 		})
