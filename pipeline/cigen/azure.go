@@ -156,9 +156,11 @@ func azureRegistryEnv() *mapping {
 		add("FERRY_REGISTRY_PASSWORD", "$(FERRY_REGISTRY_PASSWORD)")
 }
 
-// ferryCmd is "ferry" with the arguments that find the config.
-func (g *azureGen) ferryCmd() string {
-	return strings.Join(append([]string{"ferry"}, g.o.configArgs()...), " ")
+// ferry is a ferry command line: the command, the arguments that find the config (flags of
+// the command, so after it), then args.
+func (g *azureGen) ferry(command string, args ...string) string {
+	parts := append([]string{"ferry", command}, g.o.configArgs()...)
+	return strings.Join(append(parts, args...), " ")
 }
 
 // shellWord quotes a value for bash when it needs it.

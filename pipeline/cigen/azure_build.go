@@ -29,7 +29,7 @@ echo "##vso[task.prependpath]$AGENT_TEMPDIRECTORY/ferry"`)).
 		add("publish", "$(Agent.TempDirectory)/ferry").
 		add("artifact", "ferry").
 		add("displayName", "Publish Ferry for the other jobs")
-	plan := g.script(g.ferryCmd()+" plan",
+	plan := g.script(g.ferry("plan"),
 		withComment(str("plan"), "the output variables are dependencies.Plan.outputs['plan.<name>']"), "ferry plan", nil)
 	return newMap().
 		add("job", "Plan").
@@ -74,7 +74,7 @@ if [ "$BUILD_REASON" = PullRequest ]; then args+=(--state local); fi
 		fmt.Fprintf(&b, "# Release runs stop before %s: the environment stages continue them.\n", env)
 		fmt.Fprintf(&b, "case \"$FERRY_PIPELINE\" in %s) args+=(--stop-before-env %s) ;; esac\n", caseWords(g.l.release), shellWord(env))
 	}
-	cmd := g.ferryCmd() + ` run "${args[@]}"`
+	cmd := g.ferry("run", `"${args[@]}"`)
 	if len(g.l.waiting) == 0 {
 		b.WriteString(cmd + "\n")
 		return b.String()

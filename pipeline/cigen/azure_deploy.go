@@ -69,24 +69,24 @@ func (g *azureGen) deployDisplay(j envJob) string {
 // is pending), approves the environment when it has an approval, and resumes the run up to
 // the next environment.
 func (g *azureGen) resumeScript(j envJob) string {
-	ferry := g.ferryCmd()
 	var b strings.Builder
 	fmt.Fprintf(&b, `set -euo pipefail
 # The run that Build started for this branch and commit, held before this environment.
-run=$(%s runs -o json | jq -r --arg ref "$BUILD_SOURCEBRANCH" --arg commit "$BUILD_SOURCEVERSION" \
+run=$(%s | jq -r --arg ref "$BUILD_SOURCEBRANCH" --arg commit "$BUILD_SOURCEVERSION" \
   'map(select(.status == "pending" and .ref == $ref and .commit == $commit)) | first | .id // empty')
 if [ -z "$run" ]; then
   echo "##vso[task.logissue type=error]no Ferry run of $BUILD_SOURCEBRANCH at $BUILD_SOURCEVERSION holds before %s"
   exit 1
 fi
-`, ferry, j.env.Name)
+`, g.ferry("runs", "-o json"), j.env.Name)
 	if j.approval() {
-		fmt.Fprintf(&b, "%s approve \"$run\" --env %s --comment \"$SYSTEM_COLLECTIONURI$SYSTEM_TEAMPROJECT/_build/results?buildId=$BUILD_BUILDID\"\n", ferry, shellWord(j.env.Name))
+		b.WriteString(g.ferry("approve", `"$run"`, "--env", shellWord(j.env.Name),
+			`--comment "$SYSTEM_COLLECTIONURI$SYSTEM_TEAMPROJECT/_build/results?buildId=$BUILD_BUILDID"`) + "\n")
 	}
 	if j.next != "" {
-		fmt.Fprintf(&b, "%s resume \"$run\" --stop-before-env %s\n", ferry, shellWord(j.next))
+		b.WriteString(g.ferry("resume", `"$run"`, "--stop-before-env", shellWord(j.next)) + "\n")
 	} else {
-		fmt.Fprintf(&b, "%s resume \"$run\"\n", ferry)
+		b.WriteString(g.ferry("resume", `"$run"`) + "\n")
 	}
 	return b.String()
 }
