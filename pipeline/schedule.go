@@ -114,6 +114,9 @@ func (e *Engine) runService(ctx context.Context, st *state, svc *ServiceRun) {
 		if s.Status.Done() {
 			continue
 		}
+		if e.holds(s.ID) {
+			return // pending until a resume past the hold
+		}
 		if ctx.Err() != nil {
 			e.finishCancelled(context.WithoutCancel(ctx), st, svc, s, ctx)
 			return

@@ -151,6 +151,7 @@ Exit codes:
 		a.cancelCommand(),
 		a.approveCommand(),
 		a.historyCommand(),
+		a.ciCommand(),
 		a.rollbackCommand(),
 	)
 	return root

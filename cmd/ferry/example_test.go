@@ -444,3 +444,46 @@ func TestDeployCrashBeforeJournal(t *testing.T) {
 		t.Errorf("resume deployed again: %+v", revs)
 	}
 }
+
+// TestReleaseHoldBeforeEnvironment runs a release the way the generated CI files do: the
+// pipeline job stops before prod with --stop-before-env (exit 0, status pending), and the
+// prod job approves and resumes the same run to the end.
+func TestReleaseHoldBeforeEnvironment(t *testing.T) {
+	reg := testenv.Registry(t)
+	repo := exampleRepo(t)
+	cfgPath := filepath.Join(repo, "ferry.yaml")
+	data, _ := os.ReadFile(cfgPath)
+	text := strings.Replace(string(data), "registry: 127.0.0.1:5000/shipping", "registry: "+reg+"/shipping", 1)
+	text = strings.Replace(text, "stages: [build, test, image, scan, push, chart, deploy]}", "stages: [build, test, image, push, promote]}", 1)
+	if text == string(data) {
+		t.Fatal("the example changed: update this test")
+	}
+	os.WriteFile(cfgPath, []byte(text), 0o644)
+	gitIn(t, repo, "commit", "-qam", "promote without deploy")
+	gitIn(t, repo, "checkout", "-q", "-b", "release/delivery/v1.0.2")
+
+	r := runFerry(t, repo, nil, "", "run", "--no-progress", "--stop-before-env", "nosuch")
+	if r.code != exitUsage || !strings.Contains(r.stderr, "no such environment (environments: qa, prod)") {
+		t.Errorf("unknown environment: exit %d %q", r.code, r.stderr)
+	}
+	r = runFerry(t, repo, nil, "", "run", "--no-progress", "--stop-before-env", "prod")
+	if r.code != 0 || !strings.Contains(r.stderr, "holds before environment prod") {
+		t.Fatalf("run: exit %d, want 0 (held)\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	run := runStatusOn(t, repo, nil)
+	svc := run.Service("delivery")
+	if run.Status() != pipeline.Pending || svc.Stage("push").Status != pipeline.Succeeded || svc.Stage("approve:prod").Status != pipeline.Pending {
+		t.Fatalf("held run: %s, push %s, approve:prod %s", run.Status(), svc.Stage("push").Status, svc.Stage("approve:prod").Status)
+	}
+	r = runFerry(t, repo, nil, "", "approve", run.ID, "--env", "prod", "--as", "alice@example.com")
+	if r.code != 0 {
+		t.Fatalf("approve: exit %d %s", r.code, r.stderr)
+	}
+	r = runFerry(t, repo, nil, "", "resume", run.ID, "--no-progress")
+	if r.code != 0 {
+		t.Fatalf("resume: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if done := runStatusOn(t, repo, nil); done.Status() != pipeline.Succeeded {
+		t.Errorf("after the prod job: %s", done.Status())
+	}
+}

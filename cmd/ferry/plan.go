@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -119,6 +120,7 @@ func (a *app) planCommand() *cobra.Command {
 	var f eventFlags
 	var output, state string
 	var explain bool
+	var maxJobs int
 	cmd := &cobra.Command{
 		Use:   "plan",
 		Short: "Show which services a git event affects, the pipeline and stages each runs, and why",
@@ -140,6 +142,13 @@ In GitHub Actions it also writes matrix, services and count to $GITHUB_OUTPUT; i
 Pipelines it sets them as output variables. With no affected services the matrix is empty
 and count is 0: guard the matrix job with a condition on count.
 
+GitHub Actions and Azure Pipelines refuse a matrix of more than 256 jobs. When the plan has
+more services than --max-jobs (default 256), the matrix (-o github-matrix, -o azure-matrix and
+the CI outputs) groups them into --max-jobs shards: each entry's "services" lists the services
+the job runs (space-separated, one --service each) and its "service" is the shard's name
+(shard-001). Shards are balanced by the services' last measured durations in the run store,
+else by count. Below the limit each entry runs one service and "services" is its name.
+
 Shallow checkouts (fetch-depth 1, the default of both CI systems) are fine: the commit a diff
 starts from is fetched from the checkout's remote with --depth=1, and a pull request's or a
 new branch's history is deepened step by step until the merge-base is there (--no-fetch
@@ -158,6 +167,9 @@ SYSTEM_ACCESSTOKEN mapped), else every service is affected.`,
 			if err := oneOfFlag("output", output, report.PlanFormats()); err != nil {
 				return err
 			}
+			if maxJobs < 1 {
+				return usageError("--max-jobs must be at least 1")
+			}
 			opts, err := a.planOptions(&f)
 			if err != nil {
 				return err
@@ -171,21 +183,41 @@ SYSTEM_ACCESSTOKEN mapped), else every service is affected.`,
 			if err != nil {
 				return withCode(exitUsage, err)
 			}
-			if err := a.exportPlan(plan, output); err != nil {
+			matrix := a.matrixOptions(cmd.Context(), plan, maxJobs, opts.Runs)
+			if err := a.exportPlan(plan, output, matrix); err != nil {
 				return err
 			}
-			return report.WritePlan(a.Out, plan, output, report.PlanOptions{Explain: explain})
+			return report.WritePlan(a.Out, plan, output, report.PlanOptions{Explain: explain, Matrix: matrix})
 		},
 	}
 	f.bind(cmd.Flags())
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "text, json, github-matrix or azure-matrix")
 	cmd.Flags().StringVar(&state, "state", "", "run store where a push without a before commit finds the branch's last run (default: the config's state)")
 	cmd.Flags().BoolVar(&explain, "explain", false, "list every service, included or not, with the rule that decided it (-o json always has it)")
+	cmd.Flags().IntVar(&maxJobs, "max-jobs", report.DefaultMaxJobs, "most jobs in a CI matrix; more services are grouped into this many shards")
 	return cmd
 }
 
+// matrixOptions shards the matrix when the plan has more services than maxJobs, balanced by
+// the durations the run store measured. Those only balance the shards: when the store cannot
+// say, the shards are balanced by count and the plan goes on, with a warning.
+func (a *app) matrixOptions(ctx context.Context, plan *pipeline.Plan, maxJobs int, runs func(context.Context) (pipeline.Store, error)) report.MatrixOptions {
+	o := report.MatrixOptions{MaxJobs: maxJobs}
+	if !o.Sharded(plan) || runs == nil {
+		return o
+	}
+	store, err := runs(ctx)
+	if err == nil {
+		o.Durations, err = pipeline.LastDurations(ctx, store, plan.ServiceNames())
+	}
+	if err != nil {
+		fmt.Fprintf(a.Err, "ferry: warning: shards balanced by count: %v\n", err)
+	}
+	return o
+}
+
 // exportPlan hands the plan's outputs to the CI system Ferry runs in.
-func (a *app) exportPlan(plan *pipeline.Plan, output string) error {
+func (a *app) exportPlan(plan *pipeline.Plan, output string, matrix report.MatrixOptions) error {
 	switch ci := triggers.CISystem(a.env); ci {
 	case triggers.SourceGitHub:
 		path := a.env("GITHUB_OUTPUT")
@@ -197,10 +229,10 @@ func (a *app) exportPlan(plan *pipeline.Plan, output string) error {
 			return fmt.Errorf("open GITHUB_OUTPUT: %w", err)
 		}
 		w := a.masker.Writer(file)
-		err = report.WriteGitHubOutputs(w, report.PlanOutputs(plan, ci))
+		err = report.WriteGitHubOutputs(w, report.PlanOutputs(plan, ci, matrix))
 		return errors.Join(err, w.Close(), file.Close())
 	case triggers.SourceAzure:
-		return report.WriteAzureOutputs(a.ciCommands(output), report.PlanOutputs(plan, ci))
+		return report.WriteAzureOutputs(a.ciCommands(output), report.PlanOutputs(plan, ci, matrix))
 	}
 	return nil
 }

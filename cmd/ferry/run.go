@@ -227,6 +227,7 @@ func (a *app) runCommand() *cobra.Command {
 		dryRun   bool
 		opts     pipeline.RunOptions
 		state    string
+		hold     string
 	)
 	cmd := &cobra.Command{
 		Use:   "run",
@@ -254,6 +255,9 @@ outputs. The finally hook runs when the run stops, within finally.timeout (defau
 			}
 			setup, err := a.setupEngine(ctx, f.workspaceFlags, rf, state, dryRun)
 			if err != nil {
+				return err
+			}
+			if err := setup.hold(hold); err != nil {
 				return err
 			}
 			popts.Runs = func(context.Context) (pipeline.Store, error) { return setup.store, nil }
@@ -289,6 +293,7 @@ outputs. The finally hook runs when the run stops, within finally.timeout (defau
 	fs.StringArrayVar(&services, "service", nil, "run only this service (repeatable)")
 	fs.StringVar(&stage, "stage", "", "run only this stage (build, test, ..., or deploy:qa)")
 	fs.StringVar(&until, "until", "", "stop after this stage")
+	bindHold(fs, &hold)
 	fs.BoolVar(&dryRun, "dry-run", false, "print what each stage would do; touch nothing")
 	fs.IntVarP(&opts.Jobs, "jobs", "j", runtime.NumCPU(), "services run in parallel")
 	fs.BoolVar(&opts.FailFast, "fail-fast", false, "cancel the other services when one fails")
@@ -313,8 +318,30 @@ func (a *app) finishRun(setup *engineSetup, run *pipeline.Run, runErr error) err
 	if closeErr != nil {
 		return withCode(exitFailed, closeErr)
 	}
+	if setup.engine.Held(run) {
+		fmt.Fprintf(a.Err, "ferry: run %s holds before environment %s; continue it with: ferry resume %s\n", run.ID, setup.engine.StopBeforeEnv, run.ID)
+		return nil
+	}
 	if code := runExitCode(run); code != exitOK {
 		return withCode(code, errSilent)
 	}
+	return nil
+}
+
+// bindHold adds --stop-before-env to run and resume.
+func bindHold(fs *pflag.FlagSet, hold *string) {
+	fs.StringVar(hold, "stop-before-env", "", "leave the stages of this environment and of the later ones pending, for a ferry resume in that environment's CI job; a run that stops there exits 0 with status pending")
+}
+
+// hold sets the engine's --stop-before-env, which must name an environment of the config.
+func (s *engineSetup) hold(env string) error {
+	if env != "" && s.cfg.Environment(env) == nil {
+		var names []string
+		for _, e := range s.cfg.Environments {
+			names = append(names, e.Name)
+		}
+		return usageError("--stop-before-env %s: no such environment (environments: %s)", env, strings.Join(names, ", "))
+	}
+	s.engine.StopBeforeEnv = env
 	return nil
 }

@@ -189,13 +189,18 @@ func (a *app) resumeCommand() *cobra.Command {
 		rf       renderFlags
 		state    string
 		takeover bool
+		hold     string
 	)
 	cmd := &cobra.Command{
 		Use:   "resume RUN",
 		Short: "Continue a run: re-run the stages that did not succeed",
 		Long: `resume continues a failed, cancelled, crashed or approved run with the config it was planned
 with. Stages that succeeded are not repeated; a stage that was interrupted runs again and
-checks what it already did (an image already pushed, a revision already deployed).`,
+checks what it already did (an image already pushed, a revision already deployed).
+
+--stop-before-env ENV continues only up to the environment ENV: a CI job bound to one
+environment resumes the run with the next environment held, and the next environment's job
+continues from there.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			setup, err := a.setupResume(cmd.Context(), ws, rf, state, args[0])
@@ -203,6 +208,10 @@ checks what it already did (an image already pushed, a revision already deployed
 				return err
 			}
 			setup.engine.Takeover = takeover
+			if err := setup.hold(hold); err != nil {
+				setup.render.Close()
+				return err
+			}
 			run, err := setup.engine.Resume(cmd.Context(), args[0])
 			return a.finishRun(setup, run, err)
 		},
@@ -211,6 +220,7 @@ checks what it already did (an image already pushed, a revision already deployed
 	rf.bind(cmd.Flags())
 	cmd.Flags().StringVar(&state, "state", "", "run store (default: the config's state)")
 	cmd.Flags().BoolVar(&takeover, "takeover", false, "resume a run the journal says another machine executes (its job is gone)")
+	bindHold(cmd.Flags(), &hold)
 	return cmd
 }
 
