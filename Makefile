@@ -64,8 +64,8 @@ $(MKDB): tools/go.mod tools/go.sum $(wildcard tools/mkdb/*.go)
 	mkdir -p $(dir $(MKDB))
 	$(GO) -C tools build -o $(MKDB) ./mkdb
 
-demo: build tools
-	FERRY=$(FERRY) examples/demo.sh
+demo: build tools k8s-lab
+	FERRY=$(FERRY) K8S_LAB=$(K8S_LAB) examples/demo.sh
 
 clean:
 	rm -rf $(BIN)

@@ -3,8 +3,11 @@
 # repository of it, then plans and runs
 #   - the feature pipeline of a change to a shared folder (build, test of the affected services),
 #   - the pull request pipeline (build, test, image, scan),
-#   - the release pipeline of release/delivery/v1.0.2 up to push, against a local registry,
-# and shows the run journal. `make demo` builds ferry and the tools and calls this script.
+#   - the release pipeline of release/delivery/v1.0.2 through deploy:qa, against a local registry
+#     and a local Kubernetes cluster (kube-apiserver, controller-manager, scheduler, etcd, kwok),
+# and shows the run journal and the QA Deployment's image, pinned by digest. `make demo` builds
+# ferry, the tools and the cluster's binaries (cached by version; the first build of the
+# cluster takes 10-20 minutes on 2 cores) and calls this script.
 #
 # This machine has no network, so the scan uses a tiny offline vulnerability DB made by
 # tools/mkdb (the one the tests use), and the registry is Debian's docker-registry on a free
@@ -16,8 +19,10 @@ MKDB=${FERRY_MKDB:?set FERRY_MKDB to the mkdb tool (make tools builds it)}
 here=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d "${TMPDIR:-/tmp}/ferry-demo.XXXXXX")
 registry_pid=""
+K8S_LAB=${K8S_LAB:-}
 cleanup() {
   [ -n "$registry_pid" ] && kill "$registry_pid" 2>/dev/null || true
+  [ -s "$work/k8s/pids/apiserver.pid" ] && LAB=$K8S_LAB RUN=$work/k8s "$here/../internal/testenv/k8slab/down.sh" >/dev/null 2>&1 || true
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -64,8 +69,23 @@ CFG
 docker-registry serve "$work/registry/config.yml" >"$work/registry/log" 2>&1 &
 registry_pid=$!
 for _ in $(seq 100); do curl -fsS "http://127.0.0.1:$port/v2/" >/dev/null 2>&1 && break; sleep 0.1; done
-"$FERRY" run --until push --registry "127.0.0.1:$port/shipping" --no-progress
+until=push
+if [ -n "$K8S_LAB" ] && [ -x "$K8S_LAB/bin/kube-apiserver" ]; then
+  step "a local Kubernetes cluster for QA (kwok makes pods Ready)"
+  LAB=$K8S_LAB RUN=$work/k8s "$here/../internal/testenv/k8slab/up.sh" | tail -1
+  export KUBECONFIG=$work/k8s/kubeconfig
+  for ctx in qa prod; do "$K8S_LAB/bin/kubectl" config set-context "$ctx" --cluster k8s-lab --user admin >/dev/null; done
+  until=deploy:qa
+else
+  echo "no Kubernetes test cluster built (make k8s-lab): the release stops after push"
+fi
+"$FERRY" run --until "$until" --registry "127.0.0.1:$port/shipping" --no-progress
 run=$("$FERRY" runs -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')
+if [ "$until" = deploy:qa ]; then
+  step "the QA Deployment runs the pushed image, pinned by digest"
+  "$K8S_LAB/bin/kubectl" -n backend-qa get deploy delivery -o jsonpath='{.spec.template.spec.containers[0].image}{"\n"}'
+  "$FERRY" history delivery --env qa
+fi
 
 step "the run's journal: ferry status $run"
 "$FERRY" status "$run"

@@ -55,7 +55,7 @@ func benchPlan(b *testing.B, n int) (*config.Config, *pipeline.Plan) {
   feature: {branches: {include: ['feature/*']}, stages: [build, test, image, scan, push, chart, deploy]}
 environments:
   - {name: qa, namespace: qa}
-  - {name: prod, namespace: prod, registryNamespace: prod, approval: {approvers: [alice@example.com], minApprovals: 1}}
+  - {name: prod, namespace: prod, registryNamespace: prod, approval: {signed: false, approvers: [alice@example.com], minApprovals: 1}}
 `)
 	cfg, err := config.Parse("ferry.yaml", "", []byte(y.String()))
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 )
 
 // inputsDigest identifies everything a stage's result depends on. It reports whether the
@@ -82,12 +83,30 @@ func (e *Engine) cacheHit(ctx context.Context, job *Job, impl Stage, digest stri
 	return entry, true
 }
 
-// saveCache records a succeeded stage's result for later runs with the same inputs; a failure
-// to do so costs only a later rebuild.
-func (e *Engine) saveCache(ctx context.Context, run *Run, svc *ServiceRun, id StageID, digest string, out Outputs) {
-	err := e.Store.SaveCache(ctx, CacheEntry{Stage: id.Kind(), Digest: digest, Run: run.ID,
-		Service: svc.Name, Outputs: out, Created: e.now()})
+// saveCache records a succeeded stage's result (its journaled, masked outputs and how long it
+// took) for later runs with the same inputs; a failure to do so costs only a later rebuild.
+func (e *Engine) saveCache(ctx context.Context, run *Run, svc *ServiceRun, s *StageState, digest string) {
+	err := e.Store.SaveCache(ctx, CacheEntry{Stage: s.ID.Kind(), Digest: digest, Run: run.ID,
+		Service: svc.Name, Outputs: s.Outputs, Created: e.now(), Duration: s.Duration()})
 	if err != nil {
 		e.logger().Warn("save cache", "err", err)
 	}
+}
+
+// cachedDuration is how long the stage of a cache entry took in its run: from the entry, or,
+// for entries written before entries kept it, from that run's journal (0 when it is gone).
+func (e *Engine) cachedDuration(ctx context.Context, entry *CacheEntry) time.Duration {
+	if entry.Duration > 0 {
+		return entry.Duration
+	}
+	run, err := e.Store.Load(ctx, entry.Run)
+	if err != nil {
+		return 0
+	}
+	if svc := run.Service(entry.Service); svc != nil {
+		if s := svc.Stage(StageID(entry.Stage)); s != nil && s.CachedFrom == "" {
+			return s.Duration()
+		}
+	}
+	return 0
 }

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -44,6 +45,12 @@ func Approve(ctx context.Context, store Store, cfg *config.Config, runID, env, h
 	}
 	var recs []Record
 	for _, a := range approvals {
+		// A signed approval's principal comes from its verified key; an advisory name must be
+		// listed (a config built in code without approvers lets nobody approve, not everybody).
+		listed := slices.Contains(target.Approval.Approvers, a.By)
+		if !listed && (a.Statement == nil || len(target.Approval.Approvers) > 0) {
+			return nil, fmt.Errorf("%s may not approve %s (approvers: %s)", a.By, env, strings.Join(target.Approval.Approvers, ", "))
+		}
 		for _, prev := range run.ApprovalsFor(env) {
 			if prev.By == a.By && prev.Service == a.Service {
 				return run, fmt.Errorf("%s already decided on %s for run %s", a.By, env, runID)

@@ -13,7 +13,7 @@ type DryRunStep struct {
 }
 
 // DryRun describes what each planned stage would do, without running anything; it needs no
-// store (e.Store may be nil).
+// store (e.Store may be nil). The actions are masked.
 func DryRun(e *Engine, plan *Plan) []DryRunStep {
 	run := NewRun("dry-run", e.now(), plan, "", RunOptions{DryRun: true})
 	var steps []DryRunStep
@@ -38,6 +38,7 @@ func DryRun(e *Engine, plan *Plan) []DryRunStep {
 					step.Action = fmt.Sprintf("run %s", s.ID)
 				}
 			}
+			step.Action = e.mask(step.Action) // a command line may hold a secret
 			steps = append(steps, step)
 		}
 	}

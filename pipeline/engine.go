@@ -69,6 +69,9 @@ type Engine struct {
 	// Takeover lets Resume continue a run whose journal says another machine executes it
 	// (that machine's job was killed before it could say it stopped).
 	Takeover bool
+	// StopBeforeEnv, when set, holds the run before that environment: its stages and those of
+	// the environments after it stay pending for a later Resume (see hold.go).
+	StopBeforeEnv string
 	// Finally, when set, runs each time a run stops, whatever its outcome, with the run's
 	// final state; its log is logs/finally.log. Its failure is reported, not journaled as a
 	// stage: the run's outcome is its stages'.
@@ -149,7 +152,7 @@ func (e *Engine) Start(ctx context.Context, plan *Plan, opts RunOptions) (*Run, 
 	if err := e.CheckStages(plan); err != nil {
 		return nil, err
 	}
-	run := NewRun(NewRunID(e.now()), e.now(), plan, ConfigDigest(e.Config), opts)
+	run := NewRun(NewRunID(e.now()), e.now(), e.maskPlan(plan), ConfigDigest(e.Config), opts)
 	if err := e.Store.Create(ctx, run); err != nil {
 		return nil, err
 	}

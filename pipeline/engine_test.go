@@ -2,11 +2,15 @@ package pipeline_test
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,6 +21,7 @@ import (
 
 	"github.com/ferry-ci/ferry/pipeline"
 	"github.com/ferry-ci/ferry/pipeline/config"
+	"github.com/ferry-ci/ferry/pipeline/mask"
 	"github.com/ferry-ci/ferry/triggers"
 )
 
@@ -80,7 +85,7 @@ triggers:
   release: {branches: {include: ['release/*']}, stages: [build, test, image, scan, push, chart, deploy]}
 environments:
   - {name: qa, namespace: qa}
-  - {name: prod, namespace: prod, registryNamespace: prod, approval: {approvers: [alice@example.com, bob@example.com], minApprovals: 2}}
+  - {name: prod, namespace: prod, registryNamespace: prod, approval: {signed: false, approvers: [alice@example.com, bob@example.com], minApprovals: 2}}
 stages:
   image: {retries: 2}
   build: {timeout: 1s}
@@ -461,16 +466,16 @@ func TestApprovalGate(t *testing.T) {
 		t.Fatalf("run = %v", statuses(run))
 	}
 	now := time.Now()
-	if _, err := pipeline.Approve(t.Context(), h.store, h.cfg, run.ID, "prod", "mallory@example.com", "", now, nil); err == nil {
+	if _, err := pipeline.Approve(t.Context(), h.store, h.cfg, run.ID, "prod", "test", advisory("prod", "mallory@example.com", "", now), nil); err == nil {
 		t.Errorf("a non-approver approved")
 	}
-	if _, err := pipeline.Approve(t.Context(), h.store, h.cfg, run.ID, "qa", "alice@example.com", "", now, nil); err == nil {
+	if _, err := pipeline.Approve(t.Context(), h.store, h.cfg, run.ID, "qa", "test", advisory("qa", "alice@example.com", "", now), nil); err == nil {
 		t.Errorf("approved an environment without a gate")
 	}
-	if _, err := pipeline.Approve(t.Context(), h.store, h.cfg, run.ID, "prod", "alice@example.com", "ok", now, nil); err != nil {
+	if _, err := pipeline.Approve(t.Context(), h.store, h.cfg, run.ID, "prod", "test", advisory("prod", "alice@example.com", "ok", now), nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := pipeline.Approve(t.Context(), h.store, h.cfg, run.ID, "prod", "alice@example.com", "again", now, nil); err == nil {
+	if _, err := pipeline.Approve(t.Context(), h.store, h.cfg, run.ID, "prod", "test", advisory("prod", "alice@example.com", "again", now), nil); err == nil {
 		t.Errorf("the same person approved twice")
 	}
 	run, err = h.engine.Resume(t.Context(), run.ID)
@@ -480,7 +485,7 @@ func TestApprovalGate(t *testing.T) {
 	if run.Status() != pipeline.Waiting || run.Service("a").Stage("approve:prod").Reason != "1 of 2 approvals" {
 		t.Fatalf("after one approval = %v", statuses(run))
 	}
-	if _, err := pipeline.Approve(t.Context(), h.store, h.cfg, run.ID, "prod", "bob@example.com", "", now, nil); err != nil {
+	if _, err := pipeline.Approve(t.Context(), h.store, h.cfg, run.ID, "prod", "test", advisory("prod", "bob@example.com", "", now), nil); err != nil {
 		t.Fatal(err)
 	}
 	run, err = h.engine.Resume(t.Context(), run.ID)
@@ -696,5 +701,199 @@ func TestExpandStages(t *testing.T) {
 		if got := pipeline.ExpandStages(cfg, tc.stages); !cmp.Equal(got, tc.want) {
 			t.Errorf("ExpandStages(%v) = %v, want %v", tc.stages, got, tc.want)
 		}
+	}
+}
+
+// TestFinallyTimeout bounds the finally hook by finally.timeout, and by five minutes when the
+// config sets none.
+func TestFinallyTimeout(t *testing.T) {
+	cases := []struct {
+		finally string
+		want    time.Duration
+	}{
+		{"finally: ./notify.sh\n", config.DefaultFinallyTimeout},
+		{"finally: {run: ./notify.sh, timeout: 2m}\n", 2 * time.Minute},
+		{"", config.DefaultFinallyTimeout},
+	}
+	for _, tc := range cases {
+		h := newHarness(t, testConfig+tc.finally, nil)
+		var limit time.Duration
+		h.engine.Finally = func(ctx context.Context, run *pipeline.Run, log io.Writer) error {
+			deadline, ok := ctx.Deadline()
+			if !ok {
+				return errors.New("no deadline")
+			}
+			limit = time.Until(deadline)
+			return nil
+		}
+		if _, err := h.engine.Start(t.Context(), h.plan(t, "refs/heads/feature/x", "src/a/x"), pipeline.RunOptions{Jobs: 1}); err != nil {
+			t.Fatal(err)
+		}
+		if limit > tc.want || limit < tc.want-time.Minute/2 {
+			t.Errorf("%q: the hook had %v, want about %v", tc.finally, limit, tc.want)
+		}
+	}
+}
+
+// TestCachedStageShowsItsOwnDuration checks that a stage served from the cache, in a new run or
+// in a resumed one, shows how long it took in the run it was cached from, not the moment the
+// lookup took nor the time since an earlier attempt of the resumed run.
+func TestCachedStageShowsItsOwnDuration(t *testing.T) {
+	wrap := map[string]func(*fakeStage) pipeline.Stage{
+		"build": func(f *fakeStage) pipeline.Stage { return cacheableStage{f} },
+	}
+	h := newHarness(t, testConfig, wrap)
+	h.engine.Sources = fixedSources{"tree-1"}
+	fail := false
+	h.stages["build"].run = func(ctx context.Context, job *pipeline.Job) error {
+		if fail {
+			return errors.New("broken tree")
+		}
+		time.Sleep(80 * time.Millisecond)
+		job.Outputs.Build = &pipeline.BuildOutput{Files: map[string]string{"out": "sha256:x"}}
+		return nil
+	}
+	plan := h.plan(t, "refs/heads/feature/x", "src/a/x")
+	first, err := h.engine.Start(t.Context(), plan, pipeline.RunOptions{Jobs: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	took := first.Service("a").Stage("build").Duration()
+	if took < 80*time.Millisecond {
+		t.Fatalf("first build took %v", took)
+	}
+	check := func(name string, run *pipeline.Run) {
+		t.Helper()
+		st := run.Service("a").Stage("build")
+		if st.CachedFrom != first.ID {
+			t.Fatalf("%s: build not served from the cache: %+v", name, st)
+		}
+		if st.Duration() != took || st.CachedDuration != took {
+			t.Errorf("%s: cached build shows %v (cachedDuration %v), want the original %v", name, st.Duration(), st.CachedDuration, took)
+		}
+		loaded, err := h.store.Load(t.Context(), run.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := loaded.Service("a").Stage("build").Duration(); d != took {
+			t.Errorf("%s: the journal says %v, want %v", name, d, took)
+		}
+		for _, e := range h.events.events {
+			if e.Run == run.ID && e.Kind == pipeline.StageFinished && e.Status == pipeline.Skipped && e.Service == "a" && e.Stage == "build" && e.Duration != took {
+				t.Errorf("%s: stage-finished event says %v, want %v", name, e.Duration, took)
+			}
+		}
+	}
+
+	second, err := h.engine.Start(t.Context(), plan, pipeline.RunOptions{Jobs: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("new run", second)
+
+	// A run whose build failed on other sources, resumed once the tree is back: its build's
+	// first attempt started long before the hit.
+	h.engine.Sources, fail = fixedSources{"tree-2"}, true
+	failed, err := h.engine.Start(t.Context(), plan, pipeline.RunOptions{Jobs: 1})
+	if err != nil || failed.Status() != pipeline.Failed {
+		t.Fatalf("run on tree-2: %v %v", statuses(failed), err)
+	}
+	time.Sleep(150 * time.Millisecond)
+	h.engine.Sources, fail = fixedSources{"tree-1"}, false
+	resumed, err := h.engine.Resume(t.Context(), failed.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("resumed run", resumed)
+
+	// Cache entries written before they kept the duration: it comes from the original run.
+	entries, _ := filepath.Glob(filepath.Join(h.cfg.Root, ".ferry", "cache", "build", "*.json"))
+	if len(entries) == 0 {
+		t.Fatal("no cache entries")
+	}
+	for _, p := range entries {
+		data, _ := os.ReadFile(p)
+		old := regexp.MustCompile(`,"duration":\d+`).ReplaceAll(data, nil)
+		if string(old) == string(data) {
+			t.Fatalf("cache entry %s has no duration: %s", p, data)
+		}
+		os.WriteFile(p, old, 0o644)
+	}
+	third, err := h.engine.Start(t.Context(), plan, pipeline.RunOptions{Jobs: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("old cache entry", third)
+}
+
+// TestSecretsNeverReachTheJournal gives a stage outputs and an error that hold a secret in
+// several forms, and a plan whose changed paths do: neither the journal, the run's record,
+// the cache, the replayed run nor the events may hold any of them.
+func TestSecretsNeverReachTheJournal(t *testing.T) {
+	const secret = "s3cr3t-value@x!"
+	forms := []string{secret, base64.StdEncoding.EncodeToString([]byte(secret)), url.QueryEscape(secret)}
+	wrap := map[string]func(*fakeStage) pipeline.Stage{
+		"build": func(f *fakeStage) pipeline.Stage { return cacheableStage{f} },
+	}
+	h := newHarness(t, testConfig, wrap)
+	h.engine.Masker = mask.New(secret)
+	h.engine.Sources = fixedSources{"tree-1"}
+	h.stages["build"].run = func(ctx context.Context, job *pipeline.Job) error {
+		job.Outputs.Build = &pipeline.BuildOutput{Files: map[string]string{"bin/" + secret: "sha256:1", "bin/" + forms[2]: "sha256:2"}}
+		return nil
+	}
+	h.stages["test"].run = func(ctx context.Context, job *pipeline.Job) error {
+		if job.Pipeline.Name == "a" {
+			job.Outputs.Scan = &pipeline.ScanOutput{Failing: []string{"CVE-1 in " + forms[1]}, Report: "/tmp/" + secret}
+			return fmt.Errorf("login with %s failed (token %s)", forms[2], forms[1])
+		}
+		return nil
+	}
+	plan := h.plan(t, "refs/heads/feature/"+forms[1], "src/a/"+secret, "src/b/x")
+	run, err := h.engine.Start(t.Context(), plan, pipeline.RunOptions{Jobs: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.engine.Start(t.Context(), plan, pipeline.RunOptions{Jobs: 1}); err != nil { // a cache hit
+		t.Fatal(err)
+	}
+	if st := run.Service("a").Stage("test"); st.Status != pipeline.Failed || !strings.Contains(st.Reason, "login with *** failed (token ***)") {
+		t.Errorf("a/test = %s %q", st.Status, st.Reason)
+	}
+	if files := run.Service("a").Stage("build").Outputs.Build.Files; files["bin/***"] == "" {
+		t.Errorf("build outputs = %v, want the secret's file masked", files)
+	}
+	check := func(what, text string) {
+		t.Helper()
+		for _, f := range forms {
+			if strings.Contains(text, f) {
+				t.Errorf("%s holds %q:\n%s", what, f, text)
+			}
+		}
+	}
+	filepath.WalkDir(filepath.Join(h.cfg.Root, ".ferry"), func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			data, _ := os.ReadFile(p)
+			check(p, string(data))
+		}
+		return nil
+	})
+	loaded, err := h.store.Load(t.Context(), run.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := json.Marshal(loaded)
+	check("the replayed run", string(data))
+	if !strings.Contains(string(data), "***") {
+		t.Errorf("nothing masked in the run: %s", data)
+	}
+	data, _ = json.Marshal(h.events.events)
+	check("the events", string(data))
+}
+
+// advisory records an unsigned approval by who, as ferry approve does for signed: false.
+func advisory(env, who, comment string, at time.Time) func(*pipeline.Run) ([]pipeline.Approval, error) {
+	return func(*pipeline.Run) ([]pipeline.Approval, error) {
+		return []pipeline.Approval{{Env: env, By: who, At: at, Comment: comment, Decision: "approve"}}, nil
 	}
 }

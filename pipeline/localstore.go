@@ -38,6 +38,9 @@ type LocalStore struct {
 	// AfterAppend, when set, is called after each durable append with the number of appends
 	// so far in this process. Crash tests use it to stop the process at every boundary.
 	AfterAppend func(n int)
+	// BeforeAppend, when set, sees each batch of records before it is written: the crash tests
+	// kill the process there, between a stage's side effect and its journal record.
+	BeforeAppend func(recs []Record)
 	appends     int
 }
 
@@ -93,6 +96,9 @@ func (s *LocalStore) Create(ctx context.Context, run *Run) error {
 
 // Append adds records to the run's journal and returns once they are on disk.
 func (s *LocalStore) Append(ctx context.Context, runID string, recs ...Record) error {
+	if s.BeforeAppend != nil {
+		s.BeforeAppend(recs)
+	}
 	j, err := s.journal(runID)
 	if err != nil {
 		return err

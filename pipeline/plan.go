@@ -83,7 +83,10 @@ func NewPlan(cfg *config.Config, ev triggers.Event, ch triggers.Changes) (*Plan,
 	if err != nil {
 		return nil, err
 	}
-	rules := triggerRules(cfg)
+	rules, err := triggerRules(cfg)
+	if err != nil {
+		return nil, err
+	}
 	sel, err := triggers.Select(rules, ix, ev, ch)
 	if err != nil {
 		return nil, err
@@ -127,14 +130,22 @@ func triggerDependencies(deps []config.Dependency) []triggers.Dependency {
 	return out
 }
 
-// triggerRules is the config's triggers as triggers matches them, in file order.
-func triggerRules(cfg *config.Config) []triggers.Rule {
+// triggerRules is the config's triggers as triggers matches them, in file order; release
+// triggers read releases from refs of the config's releaseBranch and releaseTag shapes.
+func triggerRules(cfg *config.Config) ([]triggers.Rule, error) {
+	refs, err := ReleaseRefs(cfg)
+	if err != nil {
+		return nil, err
+	}
 	out := make([]triggers.Rule, len(cfg.Triggers))
 	for i, t := range cfg.Triggers {
 		out[i] = triggers.Rule{Name: t.Name, Event: triggers.EventKind(t.Event), Release: t.Release,
 			Branches: triggers.Filter(t.Branches), Tags: triggers.Filter(t.Tags), Paths: triggers.Filter(t.Paths)}
+		if t.Release {
+			out[i].ReleaseRefs = refs
+		}
 	}
-	return out
+	return out, nil
 }
 
 // ExpandStages turns a trigger's stage list into stage IDs. deploy becomes, for each

@@ -88,14 +88,21 @@ type StageState struct {
 	// InputsDigest identifies everything the stage's result depends on (content-addressed cache).
 	InputsDigest string `json:"inputsDigest,omitempty"`
 	// CachedFrom is the run whose result was reused.
-	CachedFrom string  `json:"cachedFrom,omitempty"`
-	Outputs    Outputs `json:"outputs,omitzero"`
+	CachedFrom string `json:"cachedFrom,omitempty"`
+	// CachedDuration is how long the stage took in that run: what a cache hit shows as its
+	// duration, rather than the moment it took to find it.
+	CachedDuration time.Duration `json:"cachedDuration,omitempty"`
+	Outputs        Outputs       `json:"outputs,omitzero"`
 	// Log is the stage's log, relative to the run's folder in the store.
 	Log string `json:"log,omitempty"`
 }
 
-// Duration is how long the stage ran, zero if it has not ended.
+// Duration is how long the stage ran, zero if it has not ended. For a result reused from the
+// cache it is how long the stage took in the run it was reused from.
 func (s *StageState) Duration() time.Duration {
+	if s.CachedFrom != "" && s.CachedDuration > 0 {
+		return s.CachedDuration
+	}
 	if s.Started.IsZero() || s.Ended.IsZero() {
 		return 0
 	}
@@ -279,11 +286,24 @@ type PushOutput struct {
 	Tags   []string `json:"tags,omitempty"`
 }
 
-// ChartOutput is a Helm chart pushed to an OCI registry.
+// ChartOutput is a Helm chart pushed to an OCI registry, packaged once per run: every
+// environment deploys this digest.
 type ChartOutput struct {
-	Ref     string `json:"ref"`
-	Digest  string `json:"digest"`
-	Version string `json:"version"`
+	// Ref is REGISTRY/helm/<name>@sha256:…, Digest the chart's manifest digest.
+	Ref    string `json:"ref"`
+	Digest string `json:"digest"`
+	// Name is the chart's name; Version its chart version (1.0.2, 1.0.2+b7,
+	// 0.0.0-<commit>) and Tag that version as the OCI tag (1.0.2_b7).
+	Name       string `json:"name"`
+	Version    string `json:"version"`
+	AppVersion string `json:"appVersion,omitempty"`
+	Tag        string `json:"tag"`
+	// Image is the pushed image the chart is for (REGISTRY/<service>@sha256:…), empty for
+	// a service without an image.
+	Image string `json:"image,omitempty"`
+	// ContentDigest identifies the chart's files, versions and image; it is the
+	// ferry.dev/content-digest annotation of the chart's manifest.
+	ContentDigest string `json:"contentDigest"`
 }
 
 // ApproveOutput lists who approved.

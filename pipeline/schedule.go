@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"time"
 )
 
 // state guards a run while services change it concurrently.
@@ -115,6 +114,9 @@ func (e *Engine) runService(ctx context.Context, st *state, svc *ServiceRun) {
 		if s.Status.Done() {
 			continue
 		}
+		if e.holds(s.ID) {
+			return // pending until a resume past the hold
+		}
 		if ctx.Err() != nil {
 			e.finishCancelled(context.WithoutCancel(ctx), st, svc, s, ctx)
 			return
@@ -156,7 +158,8 @@ func cancelReason(ctx context.Context) string {
 	return "cancelled"
 }
 
-// runFinally runs the Finally hook with a bounded time, its output masked into a log.
+// runFinally runs the Finally hook within the config's finally timeout (5 minutes unless
+// finally.timeout says otherwise), its output masked into a log.
 func (e *Engine) runFinally(ctx context.Context, run *Run) error {
 	if e.Finally == nil {
 		return nil
@@ -165,7 +168,7 @@ func (e *Engine) runFinally(ctx context.Context, run *Run) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, e.Config.Finally.TimeLimit())
 	defer cancel()
 	runErr := e.Finally(ctx, run, log)
 	if err := log.Close(); err != nil && runErr == nil {

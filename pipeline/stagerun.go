@@ -50,8 +50,11 @@ func (e *Engine) runStage(ctx context.Context, st *state, svc *ServiceRun, s *St
 	}
 	if cacheable && digest != "" && !st.run.Options.NoCache {
 		if entry, ok := e.cacheHit(ctx, job, impl, digest); ok {
+			took := e.cachedDuration(ctx, entry)
 			return r.finish(ctx, Skipped, fmt.Sprintf("same inputs as run %s", entry.Run), func(n *StageState) {
-				n.InputsDigest, n.CachedFrom, n.Outputs = digest, entry.Run, entry.Outputs
+				n.InputsDigest, n.CachedFrom, n.Outputs, n.CachedDuration = digest, entry.Run, entry.Outputs, took
+				// A resumed stage keeps the start of its earlier attempt: the hit itself takes no time.
+				n.Started = n.Ended
 			})
 		}
 	}
@@ -86,7 +89,7 @@ func (e *Engine) runStage(ctx context.Context, st *state, svc *ServiceRun, s *St
 	}
 	r.finish(ctx, status, reason, keep)
 	if status == Succeeded && cacheable && digest != "" {
-		e.saveCache(context.WithoutCancel(ctx), st.run, svc, s.ID, digest, *job.Outputs)
+		e.saveCache(context.WithoutCancel(ctx), st.run, svc, s, digest)
 	}
 	return status
 }

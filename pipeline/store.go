@@ -90,6 +90,8 @@ type CacheEntry struct {
 	Service string    `json:"service"`
 	Outputs Outputs   `json:"outputs"`
 	Created time.Time `json:"created"`
+	// Duration is how long the stage took in that run.
+	Duration time.Duration `json:"duration,omitempty"`
 }
 
 // ErrCacheMiss is returned by LookupCache when there is no entry.

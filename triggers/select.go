@@ -34,12 +34,13 @@ type Fetch struct {
 type Rule struct {
 	Name  string
 	Event EventKind
-	// Release makes the rule select the one service named by a release/<service>/<semver>
-	// branch, whatever changed.
-	Release  bool
-	Branches Filter
-	Tags     Filter
-	Paths    Filter
+	// Release makes the rule select the one service named by a release branch or tag (of the
+	// shapes in ReleaseRefs: release/<service>/<semver> by default), whatever changed.
+	Release     bool
+	ReleaseRefs ReleaseRefs
+	Branches    Filter
+	Tags        Filter
+	Paths       Filter
 }
 
 // Selection is what an event triggers: the matching trigger and the services it runs for.
@@ -71,17 +72,21 @@ func Select(rules []Rule, ix *Index, ev Event, ch Changes) (Selection, error) {
 		}
 		sel := Selection{Trigger: t, Reason: why}
 		if t.Release {
-			rel, err := ParseReleaseBranch(ev.Ref)
+			rel, err := t.ReleaseRefs.Parse(ev.Ref)
 			if err != nil {
 				return Selection{}, err
 			}
+			what, name := "release branch", rel.Branch
+			if rel.Tag != "" {
+				what, name = "release tag", rel.Tag
+			}
 			if !ix.has(rel.Service) {
-				return Selection{}, fmt.Errorf("release branch %q: unknown service %q (services: %v)", rel.Branch, rel.Service, ix.names())
+				return Selection{}, fmt.Errorf("%s %q: unknown service %q (services: %v)", what, name, rel.Service, ix.names())
 			}
 			sel.Release = &rel
 			sel.Services = []Affected{{Name: rel.Service, Reasons: []string{
-				fmt.Sprintf("release branch %s: version %s", rel.Branch, rel.Version)}}}
-			sel.Unaffected = ix.except(rel.Service, fmt.Sprintf("release branch %s releases %s only", rel.Branch, rel.Service))
+				fmt.Sprintf("%s %s: version %s", what, name, rel.Version)}}}
+			sel.Unaffected = ix.except(rel.Service, fmt.Sprintf("%s %s releases %s only", what, name, rel.Service))
 			return sel, nil
 		}
 		if ch.All {

@@ -490,3 +490,135 @@ func BenchmarkAffected(b *testing.B) {
 		ix.Affected(paths)
 	}
 }
+
+func TestReleaseShapes(t *testing.T) {
+	cases := []struct {
+		shape, name      string
+		service, version string
+		err              string
+	}{
+		{"release/{service}/{version}", "release/delivery/v1.0.2", "delivery", "1.0.2", ""},
+		{"release/{service}/{version}", "release/delivery/1.0.2", "delivery", "1.0.2", ""},
+		{"release/{service}/{version}", "release/delivery/1.0", "", "", `version "1.0" is not a semantic version`},
+		{"release/{service}/{version}", "release/a/b/v1.0.0", "", "", "expected release/<service>/<semver>, e.g. release/delivery/v1.0.2"},
+		{"release/{service}/{version}", "releases/delivery/v1.0.0", "", "", "expected release/<service>/<semver>"},
+		{"{service}/v{version}", "delivery/v1.2.3", "delivery", "1.2.3", ""},
+		{"{service}/v{version}", "delivery/v2.0.0-rc.1+b7", "delivery", "2.0.0-rc.1+b7", ""},
+		{"{service}/v{version}", "delivery/1.2.3", "", "", "expected <service>/v<semver>, e.g. delivery/v1.0.2"},
+		{"{service}/v{version}", "delivery/vv1.2.3", "", "", `version "v1.2.3" is not a semantic version MAJOR.MINOR.PATCH (e.g. 1.0.2)`},
+		{"{service}-v{version}", "delivery-v1.2.3", "delivery", "1.2.3", ""},
+		{"{service}-v{version}", "delivery-api-v1.2.3", "delivery-api", "1.2.3", ""},
+		{"{service}-v{version}", "my-vault-v1.0.0-rc-v2", "my-vault", "1.0.0-rc-v2", ""},
+		{"{service}-v{version}", "delivery", "", "", "expected <service>-v<semver>"},
+		{"rel/{version}/{service}", "rel/v3.1.4/package", "package", "3.1.4", ""},
+		{"releases/{service}@{version}", "releases/web.app@0.0.1", "web.app", "0.0.1", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.shape+" "+tc.name, func(t *testing.T) {
+			shape, err := triggers.ParseReleaseShape(tc.shape)
+			if err != nil {
+				t.Fatal(err)
+			}
+			svc, v, err := shape.Parse(tc.name)
+			switch {
+			case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+				t.Errorf("err = %v, want %q", err, tc.err)
+			case tc.err == "" && err != nil:
+				t.Errorf("err = %v", err)
+			case svc != tc.service || v != tc.version:
+				t.Errorf("= %q %q, want %q %q", svc, v, tc.service, tc.version)
+			}
+		})
+	}
+}
+
+func TestBadReleaseShapes(t *testing.T) {
+	cases := map[string]string{
+		"":                               "empty release shape",
+		"release/{service}":              "needs both {service} and {version}",
+		"{service}{version}":             "need text between them",
+		"{service}/{version}/{service}":  "may appear only once",
+		"{service}/{major}/{version}":    "unknown placeholder",
+		"refs/heads/{service}/{version}": "without refs/heads/",
+		"release/*/{service}/{version}":  "not a valid ref name",
+		"release/{service}/{version}/":   "not a valid ref name",
+		"{service}//{version}":           "an empty folder",
+		"r//{service}/{version}":         "an empty folder",
+	}
+	for shape, want := range cases {
+		if _, err := triggers.ParseReleaseShape(shape); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("ParseReleaseShape(%q) = %v, want %q", shape, err, want)
+		}
+	}
+}
+
+// TestReleaseFromTag selects a release from a tag push when the release rule matches tags and
+// a tag shape is set; without one a tag push names no release.
+func TestReleaseFromTag(t *testing.T) {
+	ix := newIndex(t, monorepo)
+	refs := triggers.ReleaseRefs{Tag: triggers.MustReleaseShape("{service}/v{version}")}
+	rule := triggers.Rule{Name: "release", Event: triggers.Push, Release: true, ReleaseRefs: refs,
+		Branches: triggers.Filter{Include: []string{"release/*"}}, Tags: triggers.Filter{Include: []string{"*/v*"}}}
+	sel, err := triggers.Select([]triggers.Rule{rule}, ix, triggers.Event{Kind: triggers.Push, Ref: "refs/tags/delivery/v1.2.3"}, triggers.Changes{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sel.Release == nil || sel.Release.Service != "delivery" || sel.Release.Version != "1.2.3" || sel.Release.Tag != "delivery/v1.2.3" {
+		t.Fatalf("release = %+v", sel.Release)
+	}
+	if len(sel.Services) != 1 || sel.Services[0].Reasons[0] != "release tag delivery/v1.2.3: version 1.2.3" {
+		t.Errorf("services = %+v", sel.Services)
+	}
+	// Branches keep the default shape.
+	if sel, err := triggers.Select([]triggers.Rule{rule}, ix, triggers.Event{Kind: triggers.Push, Ref: "refs/heads/release/package/v2.0.0"}, triggers.Changes{}); err != nil || sel.Release.Service != "package" {
+		t.Errorf("branch release = %+v, %v", sel.Release, err)
+	}
+	if _, err := triggers.Select([]triggers.Rule{rule}, ix, triggers.Event{Kind: triggers.Push, Ref: "refs/tags/nosuch/v1.0.0"}, triggers.Changes{}); err == nil || !strings.Contains(err.Error(), `release tag "nosuch/v1.0.0": unknown service "nosuch"`) {
+		t.Errorf("unknown service: %v", err)
+	}
+	rule.ReleaseRefs = triggers.ReleaseRefs{}
+	if _, err := triggers.Select([]triggers.Rule{rule}, ix, triggers.Event{Kind: triggers.Push, Ref: "refs/tags/delivery/v1.2.3"}, triggers.Changes{}); err == nil || !strings.Contains(err.Error(), "no releaseTag shape") {
+		t.Errorf("tag without a tag shape: %v", err)
+	}
+}
+
+func TestCheckReleaseRule(t *testing.T) {
+	services := []string{"delivery", "package"}
+	tagShape := triggers.ReleaseRefs{Tag: triggers.MustReleaseShape("{service}/v{version}")}
+	custom := triggers.ReleaseRefs{Branch: triggers.MustReleaseShape("releases/{service}-{version}")}
+	cases := []struct {
+		name           string
+		refs           triggers.ReleaseRefs
+		branches, tags triggers.Filter
+		wantB, wantT   string
+	}{
+		{"default", triggers.ReleaseRefs{}, triggers.Filter{Include: []string{"release/*"}}, triggers.Filter{}, "", ""},
+		{"full refs", triggers.ReleaseRefs{}, triggers.Filter{Include: []string{"refs/heads/release/*"}}, triggers.Filter{}, "", ""},
+		{"one service", triggers.ReleaseRefs{}, triggers.Filter{Include: []string{"release/delivery/v2.*"}}, triggers.Filter{}, "", ""},
+		{"exclude only", triggers.ReleaseRefs{}, triggers.Filter{Exclude: []string{"feature/*"}}, triggers.Filter{}, "", ""},
+		{"typo", triggers.ReleaseRefs{}, triggers.Filter{Include: []string{"releases/*"}}, triggers.Filter{}, "release/<service>/<semver>", ""},
+		{"unknown service", triggers.ReleaseRefs{}, triggers.Filter{Include: []string{"release/nosuch/*"}}, triggers.Filter{}, "no branch it includes", ""},
+		{"trunk", triggers.ReleaseRefs{}, triggers.Filter{Include: []string{"main"}}, triggers.Filter{}, "no branch it includes", ""},
+		{"excluded", triggers.ReleaseRefs{}, triggers.Filter{Include: []string{"release/*"}, Exclude: []string{"release/*"}}, triggers.Filter{}, "no branch it includes", ""},
+		{"partly excluded", triggers.ReleaseRefs{}, triggers.Filter{Include: []string{"release/*"}, Exclude: []string{"release/package/*"}}, triggers.Filter{}, "", ""},
+		{"custom shape", custom, triggers.Filter{Include: []string{"releases/*"}}, triggers.Filter{}, "", ""},
+		{"custom shape, old filter", custom, triggers.Filter{Include: []string{"release/*"}}, triggers.Filter{}, "releases/<service>-<semver>", ""},
+		{"tags without a shape", triggers.ReleaseRefs{}, triggers.Filter{}, triggers.Filter{Include: []string{"v*"}}, "", "without releaseTag"},
+		{"tag refs without a shape", triggers.ReleaseRefs{}, triggers.Filter{Include: []string{"refs/tags/*"}}, triggers.Filter{}, "tags name a release only with releaseTag", ""},
+		{"tags", tagShape, triggers.Filter{}, triggers.Filter{Include: []string{"*/v*"}}, "", ""},
+		{"tag refs in branches", tagShape, triggers.Filter{Include: []string{"refs/tags/delivery/*"}}, triggers.Filter{}, "", ""},
+		{"tags of another shape", tagShape, triggers.Filter{}, triggers.Filter{Include: []string{"v*"}}, "", "no tag it includes is a release tag <service>/v<semver>"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			rule := triggers.Rule{Name: "release", Release: true, Branches: tc.branches, Tags: tc.tags}
+			b, tg := tc.refs.CheckRule(rule, services)
+			if (tc.wantB == "") != (b == "") || !strings.Contains(b, tc.wantB) {
+				t.Errorf("branches: %q, want %q", b, tc.wantB)
+			}
+			if (tc.wantT == "") != (tg == "") || !strings.Contains(tg, tc.wantT) {
+				t.Errorf("tags: %q, want %q", tg, tc.wantT)
+			}
+		})
+	}
+}

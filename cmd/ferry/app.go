@@ -10,6 +10,9 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/ferry-ci/ferry/pipeline/config"
+	"github.com/ferry-ci/ferry/pipeline/mask"
 )
 
 // Exit codes, documented in ferry --help and the README.
@@ -33,10 +36,17 @@ type Streams struct {
 
 // app is what every command needs from the process: its streams and environment.
 type app struct {
+	// Streams are the process's, with Out and Err behind the masker: nothing a command prints
+	// (renderers, plans, status, errors) reaches the terminal or the CI log unmasked.
 	Streams
-	env   func(string) string
-	getwd func() (string, error)
-	hooks hooks
+	// stdout is the unmasked standard output, only to ask whether it is a terminal.
+	stdout io.Writer
+	// masker knows the secrets of the environment (registry passwords, CI tokens) from the
+	// start and those the config names in secrets once it is loaded.
+	masker *mask.Masker
+	env    func(string) string
+	getwd  func() (string, error)
+	hooks  hooks
 }
 
 // exitError carries an exit code other than the default for an error.
@@ -66,12 +76,23 @@ func Main(ctx context.Context, args []string, s Streams, env func(string) string
 }
 
 func mainWith(ctx context.Context, args []string, s Streams, env func(string) string, h hooks) int {
-	a := &app{Streams: s, env: env, getwd: os.Getwd, hooks: h}
+	masker := mask.New(mask.SecretsFromEnv(env, nil)...)
+	out, errOut := masker.Writer(s.Out), masker.Writer(s.Err)
+	a := &app{Streams: Streams{In: s.In, Out: out, Err: errOut}, stdout: s.Out, masker: masker, env: env, getwd: os.Getwd, hooks: h}
+	code := a.execute(ctx, args)
+	// The masking writers hold a line until it ends: write what is left.
+	_ = out.Close()
+	_ = errOut.Close()
+	return code
+}
+
+// execute runs the command line and prints its error, masked, to Err.
+func (a *app) execute(ctx context.Context, args []string) int {
 	root := a.rootCommand()
 	root.SetArgs(args)
-	root.SetIn(s.In)
-	root.SetOut(s.Out)
-	root.SetErr(s.Err)
+	root.SetIn(a.In)
+	root.SetOut(a.Out)
+	root.SetErr(a.Err)
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return exitOK
@@ -86,10 +107,10 @@ func mainWith(ctx context.Context, args []string, s Streams, env func(string) st
 	}
 	switch {
 	case ctx.Err() != nil && errors.Is(err, context.Canceled):
-		fmt.Fprintf(s.Err, "ferry: interrupted: %v\n", err)
+		fmt.Fprintf(a.Err, "ferry: interrupted: %v\n", err)
 		return exitCanceled
 	default:
-		fmt.Fprintf(s.Err, "ferry: %v\n", err)
+		fmt.Fprintf(a.Err, "ferry: %v\n", err)
 	}
 	return code
 }
@@ -129,7 +150,9 @@ Exit codes:
 		a.resumeCommand(),
 		a.cancelCommand(),
 		a.approveCommand(),
+		a.rejectCommand(),
 		a.historyCommand(),
+		a.ciCommand(),
 		a.rollbackCommand(),
 	)
 	return root
@@ -165,4 +188,12 @@ func oneOfFlag(flag, v string, allowed []string) error {
 		}
 	}
 	return usageError("--%s %q: expected one of: %s", flag, v, strings.Join(allowed, ", "))
+}
+
+// addSecrets teaches the masker the values of the variables the config names in secrets, as
+// soon as the config is read: before anything from the run is printed.
+func (a *app) addSecrets(cfg *config.Config) {
+	if cfg != nil {
+		a.masker.Add(mask.SecretsFromEnv(a.env, cfg.Secrets)...)
+	}
 }

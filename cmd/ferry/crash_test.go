@@ -32,6 +32,10 @@ const asFerry = "FERRY_CRASH_TEST_AS_FERRY"
 // journal append (a stage boundary).
 const killAfterAppend = "FERRY_CRASH_TEST_KILL_AFTER_APPEND"
 
+// killBeforeSucceeded makes the re-executed ferry SIGKILL itself when it is about to journal
+// that a stage (deploy:qa) succeeded: after the stage's side effect, before the record.
+const killBeforeSucceeded = "FERRY_CRASH_TEST_KILL_BEFORE_SUCCEEDED"
+
 func init() {
 	if os.Getenv(asFerry) != "1" {
 		return
@@ -42,6 +46,17 @@ func init() {
 			s.AfterAppend = func(count int) {
 				if count == n {
 					_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+				}
+			}
+		}
+	}
+	if stage := os.Getenv(killBeforeSucceeded); stage != "" {
+		h.localStore = func(s *pipeline.LocalStore) {
+			s.BeforeAppend = func(recs []pipeline.Record) {
+				for _, r := range recs {
+					if r.Stage != nil && string(r.Stage.State.ID) == stage && r.Stage.State.Status == pipeline.Succeeded {
+						_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+					}
 				}
 			}
 		}

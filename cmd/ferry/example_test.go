@@ -2,11 +2,18 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -241,11 +248,11 @@ func TestReleaseApprovalAcrossMachines(t *testing.T) {
 	if run.Status() != pipeline.Waiting {
 		t.Fatalf("machine B sees the run %s", run.Status())
 	}
-	r = runFerry(t, repo, machineB, "", "approve", run.ID, "--env", "prod", "--as", "mallory@example.com")
-	if r.code != exitFailed || !strings.Contains(r.stderr, "may not approve prod") {
+	r = runFerry(t, repo, machineB, "", "approve", run.ID, "--env", "prod", "--key", strangerKey(t))
+	if r.code != exitFailed || !strings.Contains(r.stderr, "not in the allowed signers of prod") {
 		t.Errorf("a stranger's approval: exit %d %q", r.code, r.stderr)
 	}
-	r = runFerry(t, repo, machineB, "", "approve", run.ID, "--env", "prod", "--as", "alice@example.com", "--resume", "--no-progress")
+	r = runFerry(t, repo, machineB, "", "approve", run.ID, "--env", "prod", "--key", demoKey(repo, "alice"), "--resume", "--no-progress")
 	if r.code != 0 {
 		t.Fatalf("approve --resume: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
@@ -262,4 +269,234 @@ func TestReleaseApprovalAcrossMachines(t *testing.T) {
 	if err != nil || desc.Digest.String() != pushed.Digest {
 		t.Errorf("prod tag = %v %v, want %s", desc, err, pushed.Digest)
 	}
+}
+
+// TestExampleReleaseThroughQA runs the example's release pipeline for release/delivery/v1.0.2
+// through deploy:qa against a real registry and a real Kubernetes API: the chart lands at
+// REGISTRY/helm/delivery:1.0.2 for the pushed image's digest, the QA Deployment runs that digest,
+// the run waits for prod's approval, and a re-run of the same commit pushes nothing.
+func TestExampleReleaseThroughQA(t *testing.T) {
+	reg := testenv.Registry(t)
+	kubeconfig := testenv.KubeconfigWithContexts(t, testenv.Cluster(t), "qa", "prod")
+	repo := scanReadyRepo(t)
+	ns := fmt.Sprintf("qa-%d", time.Now().UnixNano()%1_000_000)
+	cfgPath := filepath.Join(repo, "ferry.yaml")
+	data, _ := os.ReadFile(cfgPath)
+	prodNS := "prod-" + ns[3:]
+	text := strings.Replace(string(data), "namespace: backend-qa,", "namespace: "+ns+",", 1)
+	text = strings.Replace(text, "namespace: backend, registryNamespace: prod,", "namespace: "+prodNS+", registryNamespace: prod, createNamespace: true,", 1)
+	if text == string(data) || !strings.Contains(text, prodNS) {
+		t.Fatal("the example changed: update this test")
+	}
+	os.WriteFile(cfgPath, []byte(text), 0o644)
+	gitIn(t, repo, "commit", "-qam", "qa in a namespace of its own")
+	gitIn(t, repo, "checkout", "-q", "-b", "release/delivery/v1.0.2")
+	env := map[string]string{"KUBECONFIG": kubeconfig}
+	release := []string{"run", "--registry", reg + "/shipping", "--no-progress", "--until", "deploy:qa"}
+	r := runFerry(t, repo, env, "", release...)
+	if r.code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	d := runStatus(t, repo).Service("delivery")
+	pushed, chart, qa := d.Stage("push").Outputs.Push, d.Stage("chart").Outputs.Chart, d.Stage("deploy:qa").Outputs.Deploy
+	if pushed == nil || chart == nil || qa == nil {
+		t.Fatalf("push = %+v, chart = %+v, deploy:qa = %+v", pushed, chart, qa)
+	}
+	if chart.Image != pushed.Ref || chart.Version != "1.0.2" || chart.AppVersion != "1.0.2" || chart.Tag != "1.0.2" ||
+		chart.Name != "delivery" || chart.Ref != reg+"/shipping/helm/delivery@"+chart.Digest {
+		t.Errorf("chart = %+v, pushed image %s", chart, pushed.Ref)
+	}
+	if qa.Namespace != ns || qa.Revision != 1 || qa.Chart != chart.Digest || qa.Image != pushed.Ref {
+		t.Errorf("deploy:qa = %+v", qa)
+	}
+	image := kubectlImage(t, kubeconfig, ns, "delivery")
+	if want := reg + "/shipping/delivery:1.0.2@" + pushed.Digest; image != want {
+		t.Errorf("QA Deployment runs %s, want %s (pinned by digest)", image, want)
+	}
+	desc, err := remote.Get(mustRef(t, reg+"/shipping/helm/delivery:1.0.2"))
+	if err != nil || desc.Digest.String() != chart.Digest {
+		t.Fatalf("chart tag: %v %v, want %s", desc, err, chart.Digest)
+	}
+	if !strings.Contains(string(desc.Manifest), `"ferry.dev/content-digest":"`+chart.ContentDigest+`"`) {
+		t.Errorf("manifest lacks the content digest %s:\n%s", chart.ContentDigest, desc.Manifest)
+	}
+
+	r = runFerry(t, repo, env, "", release...)
+	if r.code != 0 {
+		t.Fatalf("re-run: exit %d\n%s", r.code, r.stderr)
+	}
+	again := runStatus(t, repo).Service("delivery").Stage("chart")
+	if again.Outputs.Chart == nil || *again.Outputs.Chart != *chart {
+		t.Errorf("re-run chart = %+v, want %+v", again.Outputs.Chart, chart)
+	}
+	log := runFerry(t, repo, nil, "", "logs", runStatus(t, repo).ID, "--service", "delivery", "--stage", "chart")
+	if !strings.Contains(log.stdout, "already pushed: nothing to do") {
+		t.Errorf("re-run chart log:\n%s", log.stdout)
+	}
+
+	// The whole pipeline: it waits for prod's approval, then promotes the digest and deploys the
+	// promoted image to prod's namespace.
+	full := []string{"run", "--registry", reg + "/shipping", "--no-progress"}
+	if r = runFerry(t, repo, env, "", full...); r.code != exitWaiting {
+		t.Fatalf("full release: exit %d, want %d (waiting)\n%s\n%s", r.code, exitWaiting, r.stdout, r.stderr)
+	}
+	id := runStatus(t, repo).ID
+	r = runFerry(t, repo, env, "", "approve", id, "--env", "prod", "--key", demoKey(repo, "alice"), "--resume", "--no-progress")
+	if r.code != 0 {
+		t.Fatalf("approve --resume: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	prod := runStatus(t, repo).Service("delivery").Stage("deploy:prod").Outputs.Deploy
+	if want := reg + "/shipping/prod/delivery@" + pushed.Digest; prod == nil || prod.Namespace != prodNS || prod.Image != want {
+		t.Errorf("deploy:prod = %+v, want the promoted image %s in %s", prod, want, prodNS)
+	}
+	if got, want := kubectlImage(t, kubeconfig, prodNS, "delivery"), reg+"/shipping/prod/delivery:1.0.2@"+pushed.Digest; got != want {
+		t.Errorf("prod Deployment runs %s, want %s", got, want)
+	}
+
+	// ferry history and ferry rollback on QA, which has three revisions by now.
+	var revs []struct {
+		Revision int    `json:"revision"`
+		Status   string `json:"status"`
+		Run      string `json:"run"`
+	}
+	r = runFerry(t, repo, env, "", "history", "delivery", "--env", "qa", "-o", "json")
+	if err := json.Unmarshal([]byte(r.stdout), &revs); r.code != 0 || err != nil || len(revs) != 3 || revs[2].Status != "deployed" || revs[2].Run != id {
+		t.Fatalf("history: exit %d %v %+v\n%s", r.code, err, revs, r.stderr)
+	}
+	r = runFerry(t, repo, env, "", "rollback", "delivery", "--env", "qa", "--revision", "1", "-o", "json")
+	if err := json.Unmarshal([]byte(r.stdout), &revs); r.code != 0 || err != nil || len(revs) != 1 || revs[0].Revision != 4 || revs[0].Status != "deployed" {
+		t.Fatalf("rollback: exit %d %v %+v\n%s", r.code, err, revs, r.stderr)
+	}
+	if r = runFerry(t, repo, env, "", "history", "delivery", "--env", "staging"); r.code != exitUsage || !strings.Contains(r.stderr, "no such environment") {
+		t.Errorf("history of an unknown environment: exit %d %s", r.code, r.stderr)
+	}
+}
+
+// kubectlImage reads a Deployment's first container image with client-go, as kubectl get
+// deploy -o yaml shows it.
+func kubectlImage(t *testing.T, kubeconfig, ns, name string) string {
+	t.Helper()
+	rest, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kube, err := kubernetes.NewForConfig(rest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := kube.AppsV1().Deployments(ns).Get(t.Context(), name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("deployment %s/%s: %v", ns, name, err)
+	}
+	return d.Spec.Template.Spec.Containers[0].Image
+}
+
+// TestDeployCrashBeforeJournal SIGKILLs ferry after Helm deployed QA but before the journal
+// says so. Resume must find the revision this run made (its release labels) and not deploy
+// again.
+func TestDeployCrashBeforeJournal(t *testing.T) {
+	reg := testenv.Registry(t)
+	kubeconfig := testenv.KubeconfigWithContexts(t, testenv.Cluster(t), "qa", "prod")
+	repo := scanReadyRepo(t)
+	ns := fmt.Sprintf("crash-%d", time.Now().UnixNano()%1_000_000)
+	cfgPath := filepath.Join(repo, "ferry.yaml")
+	data, _ := os.ReadFile(cfgPath)
+	text := strings.Replace(string(data), "namespace: backend-qa,", "namespace: "+ns+",", 1)
+	os.WriteFile(cfgPath, []byte(text), 0o644)
+	gitIn(t, repo, "commit", "-qam", "qa in a namespace of its own")
+	gitIn(t, repo, "checkout", "-q", "-b", "release/delivery/v1.0.2")
+
+	cmd := exec.Command(os.Args[0], "run", "--registry", reg+"/shipping", "--no-progress", "--until", "deploy:qa")
+	cmd.Dir = repo
+	cmd.Env = append(os.Environ(), asFerry+"=1", killBeforeSucceeded+"=deploy:qa", "KUBECONFIG="+kubeconfig)
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != -1 {
+		t.Fatalf("ferry was not killed: %v\n%s", err, out)
+	}
+	run := runStatus(t, repo)
+	if st := run.Service("delivery").Stage("deploy:qa"); st.Status == pipeline.Succeeded {
+		t.Fatalf("the journal already has deploy:qa succeeded: the kill came too late")
+	}
+	env := map[string]string{"KUBECONFIG": kubeconfig}
+	var revs []struct {
+		Revision int    `json:"revision"`
+		Run      string `json:"run"`
+	}
+	r := runFerry(t, repo, env, "", "history", "delivery", "--env", "qa", "-o", "json")
+	if json.Unmarshal([]byte(r.stdout), &revs); len(revs) != 1 || revs[0].Run != run.ID {
+		t.Fatalf("before resume: history %+v (%s)", revs, r.stderr)
+	}
+
+	r = runFerry(t, repo, env, "", "resume", run.ID, "--no-progress")
+	if r.code != 0 {
+		t.Fatalf("resume: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if d := runStatus(t, repo).Service("delivery").Stage("deploy:qa").Outputs.Deploy; d == nil || d.Revision != 1 {
+		t.Errorf("deploy:qa after resume = %+v, want revision 1", d)
+	}
+	log := runFerry(t, repo, nil, "", "logs", run.ID, "--service", "delivery", "--stage", "deploy:qa")
+	if !strings.Contains(log.stdout, "revision 1 of delivery in "+ns+" is this run's deploy: nothing to do") {
+		t.Errorf("resume's deploy log:\n%s", log.stdout)
+	}
+	r = runFerry(t, repo, env, "", "history", "delivery", "--env", "qa", "-o", "json")
+	if json.Unmarshal([]byte(r.stdout), &revs); len(revs) != 1 {
+		t.Errorf("resume deployed again: %+v", revs)
+	}
+}
+
+// TestReleaseHoldBeforeEnvironment runs a release the way the generated CI files do: the
+// pipeline job stops before prod with --stop-before-env (exit 0, status pending), and the
+// prod job approves and resumes the same run to the end.
+func TestReleaseHoldBeforeEnvironment(t *testing.T) {
+	reg := testenv.Registry(t)
+	repo := exampleRepo(t)
+	cfgPath := filepath.Join(repo, "ferry.yaml")
+	data, _ := os.ReadFile(cfgPath)
+	text := strings.Replace(string(data), "registry: 127.0.0.1:5000/shipping", "registry: "+reg+"/shipping", 1)
+	text = strings.Replace(text, "stages: [build, test, image, scan, push, chart, deploy]}", "stages: [build, test, image, push, promote]}", 1)
+	if text == string(data) {
+		t.Fatal("the example changed: update this test")
+	}
+	os.WriteFile(cfgPath, []byte(text), 0o644)
+	gitIn(t, repo, "commit", "-qam", "promote without deploy")
+	gitIn(t, repo, "checkout", "-q", "-b", "release/delivery/v1.0.2")
+
+	r := runFerry(t, repo, nil, "", "run", "--no-progress", "--stop-before-env", "nosuch")
+	if r.code != exitUsage || !strings.Contains(r.stderr, "no such environment (environments: qa, prod)") {
+		t.Errorf("unknown environment: exit %d %q", r.code, r.stderr)
+	}
+	r = runFerry(t, repo, nil, "", "run", "--no-progress", "--stop-before-env", "prod")
+	if r.code != 0 || !strings.Contains(r.stderr, "holds before environment prod") {
+		t.Fatalf("run: exit %d, want 0 (held)\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	run := runStatusOn(t, repo, nil)
+	svc := run.Service("delivery")
+	if run.Status() != pipeline.Pending || svc.Stage("push").Status != pipeline.Succeeded || svc.Stage("approve:prod").Status != pipeline.Pending {
+		t.Fatalf("held run: %s, push %s, approve:prod %s", run.Status(), svc.Stage("push").Status, svc.Stage("approve:prod").Status)
+	}
+	r = runFerry(t, repo, nil, "", "approve", run.ID, "--env", "prod", "--key", demoKey(repo, "alice"))
+	if r.code != 0 {
+		t.Fatalf("approve: exit %d %s", r.code, r.stderr)
+	}
+	r = runFerry(t, repo, nil, "", "resume", run.ID, "--no-progress")
+	if r.code != 0 {
+		t.Fatalf("resume: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if done := runStatusOn(t, repo, nil); done.Status() != pipeline.Succeeded {
+		t.Errorf("after the prod job: %s", done.Status())
+	}
+}
+
+// demoKey is the example's demo approval key of name (alice, bob), committed for the demo.
+func demoKey(repo, name string) string { return filepath.Join(repo, "deploy", "demo-keys", name) }
+
+// strangerKey is an SSH key no allowed_signers file lists.
+func strangerKey(t *testing.T) string {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "id_ed25519")
+	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", file).CombinedOutput(); err != nil {
+		testenv.Missing(t, "ssh-keygen: %v %s", err, out)
+	}
+	return file
 }

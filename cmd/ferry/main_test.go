@@ -4,13 +4,14 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
-	goldenfile "github.com/ferry-ci/ferry/internal/golden"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	goldenfile "github.com/ferry-ci/ferry/internal/golden"
+	"github.com/ferry-ci/ferry/internal/testenv"
 	"github.com/ferry-ci/ferry/pipeline"
 )
 
@@ -25,7 +26,9 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	testdata = filepath.Join(wd, "testdata")
-	os.Exit(m.Run())
+	code := m.Run()
+	testenv.StopCluster()
+	os.Exit(code)
 }
 
 // exampleRepo copies the bundled example into a git repository with a fixed history, so that
@@ -110,6 +113,9 @@ func TestPlanGolden(t *testing.T) {
 		{"explain-go-mod", []string{"plan", "--explain", "--changed", "go.mod"}},
 		{"explain-no-trigger", []string{"plan", "--explain", "--ref", "main", "--changed", "go.mod"}},
 		{"explain-release", []string{"plan", "--explain", "--ref", "release/delivery/v1.0.2", "--changed", "README.md"}},
+		// Three services, at most two jobs: two shards, balanced by count (no runs yet).
+		{"sharded-github-matrix", []string{"plan", "--changed", "go.mod", "--max-jobs", "2", "-o", "github-matrix"}},
+		{"sharded-azure-matrix", []string{"plan", "--changed", "go.mod", "--max-jobs", "2", "-o", "azure-matrix"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -128,7 +134,7 @@ func TestPlanChangedFromStdin(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
 	}
-	want := `{"include":[{"service":"frontend","pipeline":"feature","version":"","stages":"build,test"}]}`
+	want := `{"include":[{"service":"frontend","services":"frontend","pipeline":"feature","version":"","stages":"build,test"}]}`
 	if got := strings.Join(strings.Fields(r.stdout), ""); got != strings.ReplaceAll(want, " ", "") {
 		t.Errorf("matrix = %s", r.stdout)
 	}
@@ -165,6 +171,27 @@ func TestPlanInGitHubActions(t *testing.T) {
 	data, _ = os.ReadFile(out)
 	if got := string(data); got != "count=0\nmatrix={\"include\":[]}\nservices=[]\n" {
 		t.Errorf("GITHUB_OUTPUT = %q", got)
+	}
+}
+
+// TestPlanOutputsSharded: the matrix ferry plan exports to GitHub is sharded like -o
+// github-matrix, while count stays the number of services.
+func TestPlanOutputsSharded(t *testing.T) {
+	repo := exampleRepo(t)
+	out := filepath.Join(t.TempDir(), "github_output")
+	env := map[string]string{"GITHUB_ACTIONS": "true", "GITHUB_EVENT_NAME": "push", "GITHUB_REF": "refs/heads/feature/tracking",
+		"GITHUB_SHA": strings.TrimSpace(gitOut(t, repo, "rev-parse", "HEAD")), "GITHUB_OUTPUT": out}
+	r := runFerry(t, repo, env, "", "plan", "--changed", "go.mod", "--max-jobs", "2")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	data, _ := os.ReadFile(out)
+	want := "count=3\n" +
+		`matrix={"include":[{"service":"shard-1","services":"delivery package","pipeline":"feature","version":"","stages":"build,test"},` +
+		`{"service":"shard-2","services":"frontend","pipeline":"feature","version":"","stages":"build,test"}]}` + "\n" +
+		`services=["delivery","package","frontend"]` + "\n"
+	if string(data) != want {
+		t.Errorf("GITHUB_OUTPUT =\n%s\nwant\n%s", data, want)
 	}
 }
 
@@ -225,6 +252,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"plan", "--changed", "a", "--changed-from", "-"}, "cannot be combined"},
 		{[]string{"plan", "--config", "nosuch.yaml"}, "no config at nosuch.yaml"},
 		{[]string{"run", "--jobs", "0"}, "--jobs must be at least 1"},
+		{[]string{"plan", "--max-jobs", "0"}, "--max-jobs must be at least 1"},
 		{[]string{"status", "nosuch"}, "run not found"},
 		{[]string{"triggers", "eval", "--event", "push", "--ref", "main"}, "pass --azure FILE or --github FILE"},
 		{[]string{"triggers", "eval", "--azure", "ferry.yaml", "--event", "bogus", "--ref", "main"}, `--event: unknown event "bogus"`},

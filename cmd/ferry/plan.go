@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -43,6 +44,7 @@ func (a *app) loadConfig(f workspaceFlags) (*config.Config, error) {
 		return nil, err
 	}
 	cfg, err := ws.LoadConfig()
+	a.addSecrets(cfg)
 	if err != nil {
 		var errs config.Errors
 		if errors.As(err, &errs) {
@@ -118,6 +120,7 @@ func (a *app) planCommand() *cobra.Command {
 	var f eventFlags
 	var output, state string
 	var explain bool
+	var maxJobs int
 	cmd := &cobra.Command{
 		Use:   "plan",
 		Short: "Show which services a git event affects, the pipeline and stages each runs, and why",
@@ -131,9 +134,20 @@ included and the rule that decided it ("frontend: not affected — no changed pa
 src/web/frontend or its dependencies (go.mod)"); -o json lists the services left out under
 "unaffected", each with its "name" and "reason".
 
+A release trigger (release: true) runs the one service a release branch names
+(releaseBranch, release/{service}/{version} by default) or, on a tag push, a release tag
+(releaseTag, e.g. {service}/v{version}).
+
 In GitHub Actions it also writes matrix, services and count to $GITHUB_OUTPUT; in Azure
 Pipelines it sets them as output variables. With no affected services the matrix is empty
 and count is 0: guard the matrix job with a condition on count.
+
+GitHub Actions and Azure Pipelines refuse a matrix of more than 256 jobs. When the plan has
+more services than --max-jobs (default 256), the matrix (-o github-matrix, -o azure-matrix and
+the CI outputs) groups them into --max-jobs shards: each entry's "services" lists the services
+the job runs (space-separated, one --service each) and its "service" is the shard's name
+(shard-001). Shards are balanced by the services' last measured durations in the run store,
+else by count. Below the limit each entry runs one service and "services" is its name.
 
 Shallow checkouts (fetch-depth 1, the default of both CI systems) are fine: the commit a diff
 starts from is fetched from the checkout's remote with --depth=1, and a pull request's or a
@@ -146,11 +160,15 @@ SYSTEM_ACCESSTOKEN mapped), else every service is affected.`,
   ferry plan --changed go.mod --explain
   ferry plan --event pr --base main --output github-matrix
   ferry plan --ref release/delivery/v1.0.2 --output json
+  ferry plan --ref refs/tags/delivery/v1.2.3          # a release tag, with releaseTag set
   git diff --name-only main... | ferry plan --ref feature/x --changed-from -`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := oneOfFlag("output", output, report.PlanFormats()); err != nil {
 				return err
+			}
+			if maxJobs < 1 {
+				return usageError("--max-jobs must be at least 1")
 			}
 			opts, err := a.planOptions(&f)
 			if err != nil {
@@ -165,21 +183,41 @@ SYSTEM_ACCESSTOKEN mapped), else every service is affected.`,
 			if err != nil {
 				return withCode(exitUsage, err)
 			}
-			if err := a.exportPlan(plan, output); err != nil {
+			matrix := a.matrixOptions(cmd.Context(), plan, maxJobs, opts.Runs)
+			if err := a.exportPlan(plan, output, matrix); err != nil {
 				return err
 			}
-			return report.WritePlan(a.Out, plan, output, report.PlanOptions{Explain: explain})
+			return report.WritePlan(a.Out, plan, output, report.PlanOptions{Explain: explain, Matrix: matrix})
 		},
 	}
 	f.bind(cmd.Flags())
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "text, json, github-matrix or azure-matrix")
 	cmd.Flags().StringVar(&state, "state", "", "run store where a push without a before commit finds the branch's last run (default: the config's state)")
 	cmd.Flags().BoolVar(&explain, "explain", false, "list every service, included or not, with the rule that decided it (-o json always has it)")
+	cmd.Flags().IntVar(&maxJobs, "max-jobs", report.DefaultMaxJobs, "most jobs in a CI matrix; more services are grouped into this many shards")
 	return cmd
 }
 
+// matrixOptions shards the matrix when the plan has more services than maxJobs, balanced by
+// the durations the run store measured. Those only balance the shards: when the store cannot
+// say, the shards are balanced by count and the plan goes on, with a warning.
+func (a *app) matrixOptions(ctx context.Context, plan *pipeline.Plan, maxJobs int, runs func(context.Context) (pipeline.Store, error)) report.MatrixOptions {
+	o := report.MatrixOptions{MaxJobs: maxJobs}
+	if !o.Sharded(plan) || runs == nil {
+		return o
+	}
+	store, err := runs(ctx)
+	if err == nil {
+		o.Durations, err = pipeline.LastDurations(ctx, store, plan.ServiceNames())
+	}
+	if err != nil {
+		fmt.Fprintf(a.Err, "ferry: warning: shards balanced by count: %v\n", err)
+	}
+	return o
+}
+
 // exportPlan hands the plan's outputs to the CI system Ferry runs in.
-func (a *app) exportPlan(plan *pipeline.Plan, output string) error {
+func (a *app) exportPlan(plan *pipeline.Plan, output string, matrix report.MatrixOptions) error {
 	switch ci := triggers.CISystem(a.env); ci {
 	case triggers.SourceGitHub:
 		path := a.env("GITHUB_OUTPUT")
@@ -190,13 +228,11 @@ func (a *app) exportPlan(plan *pipeline.Plan, output string) error {
 		if err != nil {
 			return fmt.Errorf("open GITHUB_OUTPUT: %w", err)
 		}
-		if err := report.WriteGitHubOutputs(file, report.PlanOutputs(plan, ci)); err != nil {
-			file.Close()
-			return err
-		}
-		return file.Close()
+		w := a.masker.Writer(file)
+		err = report.WriteGitHubOutputs(w, report.PlanOutputs(plan, ci, matrix))
+		return errors.Join(err, w.Close(), file.Close())
 	case triggers.SourceAzure:
-		return report.WriteAzureOutputs(a.ciCommands(output), report.PlanOutputs(plan, ci))
+		return report.WriteAzureOutputs(a.ciCommands(output), report.PlanOutputs(plan, ci, matrix))
 	}
 	return nil
 }
@@ -206,13 +242,19 @@ func (a *app) validateCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "validate",
 		Short: "Check ferry.yaml and print every problem as file:line:col: message",
-		Args:  cobra.NoArgs,
+		Long: `validate reads ferry.yaml and prints every problem at once as file:line:col: field: message:
+unknown or duplicate keys, bad globs, unknown services or folders, dependency cycles, stage
+order, durations (stages.*.timeout, finally.timeout), approvals without approvers, release
+shapes (releaseBranch, releaseTag), and release triggers whose branches or tags can never
+match a release branch or tag of those shapes.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ws, err := a.workspace(f)
 			if err != nil {
 				return err
 			}
 			cfg, err := ws.LoadConfig()
+			a.addSecrets(cfg)
 			var errs config.Errors
 			if errors.As(err, &errs) {
 				fmt.Fprintln(a.Out, errs.Error())

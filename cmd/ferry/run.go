@@ -17,7 +17,6 @@ import (
 
 	"github.com/ferry-ci/ferry/pipeline"
 	"github.com/ferry-ci/ferry/pipeline/config"
-	"github.com/ferry-ci/ferry/pipeline/mask"
 	"github.com/ferry-ci/ferry/pipeline/report"
 	"github.com/ferry-ci/ferry/pipeline/workspace"
 	"github.com/ferry-ci/ferry/stages/command"
@@ -51,7 +50,9 @@ type renderer interface {
 	Close() error
 }
 
-// newRenderer picks the renderer for where Ferry runs. Every renderer sits behind the masker.
+// newRenderer picks the renderer for where Ferry runs. Every renderer sits behind the masker:
+// it writes to the masked Out, and the files it opens ($GITHUB_STEP_SUMMARY, $GITHUB_OUTPUT,
+// the Azure summary) are masked too.
 func (a *app) newRenderer(f renderFlags, root string) (renderer, error) {
 	if err := oneOfFlag("log-format", f.logFormat, []string{"auto", "text", "json"}); err != nil {
 		return nil, err
@@ -73,8 +74,9 @@ func (a *app) newRenderer(f renderFlags, root string) (renderer, error) {
 					if err != nil {
 						return nil, fmt.Errorf("open %s: %w", p.env, err)
 					}
-					*p.dst = file
-					files = append(files, file)
+					masked := a.masker.Writer(file)
+					*p.dst = masked
+					files = append(files, masked, file) // the masker's last line, then the file
 				}
 			}
 			return &closing{renderer: report.NewGitHub(a.Out, opt), files: files}, nil
@@ -83,11 +85,11 @@ func (a *app) newRenderer(f renderFlags, root string) (renderer, error) {
 			if dir == "" {
 				dir = os.TempDir()
 			}
-			return report.NewAzure(a.Out, report.AzureOptions{SummaryDir: dir, RepoRoot: root}), nil
+			return report.NewAzure(a.Out, report.AzureOptions{SummaryDir: dir, RepoRoot: root, Mask: a.masker.Mask}), nil
 		}
 	}
 	tty := false
-	if file, ok := a.Out.(*os.File); ok {
+	if file, ok := a.stdout.(*os.File); ok {
 		tty = isatty.IsTerminal(file.Fd())
 	}
 	_, noColor := lookupEnv(a.env, "NO_COLOR")
@@ -142,8 +144,8 @@ func (a *app) setupEngine(ctx context.Context, ws workspaceFlags, rf renderFlags
 			return nil, err
 		}
 	}
-	secrets := append(mask.SecretsFromEnv(a.env, cfg.Secrets), deploy.KubeconfigSecrets(kubeconfigPath(a.env, rf.stages.kubeconfig))...)
-	masker := mask.New(secrets...)
+	// Tokens and client keys of the kubeconfig deploy uses are secrets too.
+	a.masker.Add(deploy.KubeconfigSecrets(kubeconfigPath(a.env, rf.stages.kubeconfig))...)
 	rend, err := a.newRenderer(rf, cfg.Root)
 	if err != nil {
 		return nil, err
@@ -154,14 +156,14 @@ func (a *app) setupEngine(ctx context.Context, ws workspaceFlags, rf renderFlags
 	}
 	host, _ := os.Hostname()
 	eng := &pipeline.Engine{
-		Config: cfg, Store: store, Stages: stages, Masker: masker,
+		Config: cfg, Store: store, Stages: stages, Masker: a.masker,
 		Reporter: pipeline.NewReporters(rend),
 		Sources:  workspace.NewSources(cfg),
 		Environ:  os.Environ(),
 		Host:     host, PID: os.Getpid(),
 	}
 	if cfg.Finally != nil {
-		eng.Finally = command.Finally(cfg.Finally, cfg.Root, pipeline.ScrubCredentials(eng.Environ, nil))
+		eng.Finally = command.Finally(&cfg.Finally.Command, cfg.Root, pipeline.ScrubCredentials(eng.Environ, nil))
 	}
 	return &engineSetup{cfg: cfg, store: store, engine: eng, render: rend}, nil
 }
@@ -225,13 +227,18 @@ func (a *app) runCommand() *cobra.Command {
 		dryRun   bool
 		opts     pipeline.RunOptions
 		state    string
+		hold     string
 	)
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Plan the pipelines for a git event and run them",
 		Long: `run plans like ferry plan (same flags and CI detection) and executes the plan: services in
 parallel (--jobs), the stages of each service in order. Every step is journaled in the run
-store (.ferry/ by default) so that ferry resume continues a failed, cancelled or crashed run.`,
+store (.ferry/ by default) so that ferry resume continues a failed, cancelled or crashed run.
+
+Secrets (FERRY_REGISTRY_PASSWORD, CI tokens, the variables named in secrets) are masked in
+everything ferry writes: its output and errors, stage logs, the journal, CI summaries and
+outputs. The finally hook runs when the run stops, within finally.timeout (default 5m).`,
 		Example: `  ferry run --ref feature/x --changed src/shipping/delivery/main.go
   ferry run --service delivery --stage build          # one stage on your laptop
   ferry run --ref release/delivery/v1.0.2 --until push
@@ -248,6 +255,9 @@ store (.ferry/ by default) so that ferry resume continues a failed, cancelled or
 			}
 			setup, err := a.setupEngine(ctx, f.workspaceFlags, rf, state, dryRun)
 			if err != nil {
+				return err
+			}
+			if err := setup.hold(hold); err != nil {
 				return err
 			}
 			popts.Runs = func(context.Context) (pipeline.Store, error) { return setup.store, nil }
@@ -283,6 +293,7 @@ store (.ferry/ by default) so that ferry resume continues a failed, cancelled or
 	fs.StringArrayVar(&services, "service", nil, "run only this service (repeatable)")
 	fs.StringVar(&stage, "stage", "", "run only this stage (build, test, ..., or deploy:qa)")
 	fs.StringVar(&until, "until", "", "stop after this stage")
+	bindHold(fs, &hold)
 	fs.BoolVar(&dryRun, "dry-run", false, "print what each stage would do; touch nothing")
 	fs.IntVarP(&opts.Jobs, "jobs", "j", runtime.NumCPU(), "services run in parallel")
 	fs.BoolVar(&opts.FailFast, "fail-fast", false, "cancel the other services when one fails")
@@ -307,8 +318,30 @@ func (a *app) finishRun(setup *engineSetup, run *pipeline.Run, runErr error) err
 	if closeErr != nil {
 		return withCode(exitFailed, closeErr)
 	}
+	if setup.engine.Held(run) {
+		fmt.Fprintf(a.Err, "ferry: run %s holds before environment %s; continue it with: ferry resume %s\n", run.ID, setup.engine.StopBeforeEnv, run.ID)
+		return nil
+	}
 	if code := runExitCode(run); code != exitOK {
 		return withCode(code, errSilent)
 	}
+	return nil
+}
+
+// bindHold adds --stop-before-env to run and resume.
+func bindHold(fs *pflag.FlagSet, hold *string) {
+	fs.StringVar(hold, "stop-before-env", "", "leave the stages of this environment and of the later ones pending, for a ferry resume in that environment's CI job; a run that stops there exits 0 with status pending")
+}
+
+// hold sets the engine's --stop-before-env, which must name an environment of the config.
+func (s *engineSetup) hold(env string) error {
+	if env != "" && s.cfg.Environment(env) == nil {
+		var names []string
+		for _, e := range s.cfg.Environments {
+			names = append(names, e.Name)
+		}
+		return usageError("--stop-before-env %s: no such environment (environments: %s)", env, strings.Join(names, ", "))
+	}
+	s.engine.StopBeforeEnv = env
 	return nil
 }

@@ -189,13 +189,18 @@ func (a *app) resumeCommand() *cobra.Command {
 		rf       renderFlags
 		state    string
 		takeover bool
+		hold     string
 	)
 	cmd := &cobra.Command{
 		Use:   "resume RUN",
 		Short: "Continue a run: re-run the stages that did not succeed",
 		Long: `resume continues a failed, cancelled, crashed or approved run with the config it was planned
 with. Stages that succeeded are not repeated; a stage that was interrupted runs again and
-checks what it already did (an image already pushed, a revision already deployed).`,
+checks what it already did (an image already pushed, a revision already deployed).
+
+--stop-before-env ENV continues only up to the environment ENV: a CI job bound to one
+environment resumes the run with the next environment held, and the next environment's job
+continues from there.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			setup, err := a.setupResume(cmd.Context(), ws, rf, state, args[0])
@@ -203,6 +208,10 @@ checks what it already did (an image already pushed, a revision already deployed
 				return err
 			}
 			setup.engine.Takeover = takeover
+			if err := setup.hold(hold); err != nil {
+				setup.render.Close()
+				return err
+			}
 			run, err := setup.engine.Resume(cmd.Context(), args[0])
 			return a.finishRun(setup, run, err)
 		},
@@ -211,6 +220,7 @@ checks what it already did (an image already pushed, a revision already deployed
 	rf.bind(cmd.Flags())
 	cmd.Flags().StringVar(&state, "state", "", "run store (default: the config's state)")
 	cmd.Flags().BoolVar(&takeover, "takeover", false, "resume a run the journal says another machine executes (its job is gone)")
+	bindHold(cmd.Flags(), &hold)
 	return cmd
 }
 
@@ -239,69 +249,6 @@ func (a *app) cancelCommand() *cobra.Command {
 		},
 	}
 	f.bind(cmd)
-	return cmd
-}
-
-func (a *app) approveCommand() *cobra.Command {
-	var (
-		f       storeFlags
-		env     string
-		as      string
-		comment string
-		resume  bool
-		rf      renderFlags
-	)
-	cmd := &cobra.Command{
-		Use:   "approve RUN --env ENV",
-		Short: "Approve an environment's gate for a run",
-		Long: `approve records your approval of an environment for a run. You must be one of the
-environment's approvers in ferry.yaml. With --resume the run continues right away;
-otherwise run ferry resume RUN.`,
-		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if env == "" {
-				return usageError("--env is required")
-			}
-			who, err := approverIdentity(a.env, as)
-			if err != nil {
-				return err
-			}
-			as = who
-			cfg, store, err := a.openRunStore(cmd, f, args[0])
-			if err != nil {
-				return err
-			}
-			// With --resume, the run's settings are checked before anything is recorded.
-			var setup *engineSetup
-			if resume {
-				if setup, err = a.setupResume(cmd.Context(), f.workspaceFlags, rf, f.state, args[0]); err != nil {
-					return err
-				}
-			}
-			busy := func(heldBy string) {
-				fmt.Fprintf(a.Err, "run %s is executing (%s): the approval is recorded when it stops; Ctrl-C to give up\n", args[0], heldBy)
-			}
-			if _, err := pipeline.Approve(cmd.Context(), store, cfg, args[0], env, as, comment, time.Now(), busy); err != nil {
-				if setup != nil {
-					setup.render.Close()
-				}
-				return notFound(withCode(exitFailed, err))
-			}
-			fmt.Fprintf(a.Out, "%s approved %s for run %s\n", as, env, args[0])
-			if !resume {
-				fmt.Fprintf(a.Out, "continue with: ferry resume %s\n", args[0])
-				return nil
-			}
-			run, err := setup.engine.Resume(cmd.Context(), args[0])
-			return a.finishRun(setup, run, err)
-		},
-	}
-	f.bind(cmd)
-	rf.bind(cmd.Flags())
-	cmd.Flags().StringVar(&env, "env", "", "environment to approve")
-	cmd.Flags().StringVar(&as, "as", "", "who approves (default: $FERRY_APPROVER; in CI the CI system's user)")
-	cmd.Flags().StringVar(&comment, "comment", "", "why")
-	cmd.Flags().BoolVar(&resume, "resume", false, "resume the run after approving")
 	return cmd
 }
 

@@ -42,7 +42,7 @@ func TestResumeUsesTheRunsSettings(t *testing.T) {
 	if r = runFerry(t, repo, nil, "", "status", id); r.code != 0 || !strings.Contains(r.stdout, "waiting") {
 		t.Errorf("status without --state: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
-	r = runFerry(t, repo, nil, "", "approve", id, "--env", "prod", "--as", "alice@example.com", "--resume", "--registry", "elsewhere.example.com/x")
+	r = runFerry(t, repo, nil, "", "approve", id, "--env", "prod", "--key", demoKey(repo, "alice"), "--resume", "--registry", "elsewhere.example.com/x")
 	if r.code != exitUsage || !strings.Contains(r.stderr, "was started with --registry "+reg+"/shipping") {
 		t.Errorf("conflicting --registry: exit %d\n%s", r.code, r.stderr)
 	}
@@ -52,7 +52,7 @@ func TestResumeUsesTheRunsSettings(t *testing.T) {
 	}
 	os.WriteFile(cfgPath, []byte(text), 0o644)
 
-	r = runFerry(t, repo, nil, "", "approve", id, "--env", "prod", "--as", "alice@example.com")
+	r = runFerry(t, repo, nil, "", "approve", id, "--env", "prod", "--key", demoKey(repo, "alice"))
 	if r.code != 0 {
 		t.Fatalf("approve without --state: exit %d\n%s", r.code, r.stderr)
 	}

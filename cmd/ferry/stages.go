@@ -6,7 +6,9 @@ import (
 	"github.com/ferry-ci/ferry/internal/pinned"
 	"github.com/ferry-ci/ferry/pipeline"
 	"github.com/ferry-ci/ferry/pipeline/config"
+	"github.com/ferry-ci/ferry/pipeline/workspace"
 	"github.com/ferry-ci/ferry/stages/approve"
+	"github.com/ferry-ci/ferry/stages/chart"
 	"github.com/ferry-ci/ferry/stages/command"
 	"github.com/ferry-ci/ferry/stages/deploy"
 	"github.com/ferry-ci/ferry/stages/image"
@@ -35,8 +37,9 @@ func stageSet(env func(string) string, f stageFlags, cfg *config.Config) (pipeli
 		&image.Stage{Keychain: keychain, Source: sourceURL(env), CacheDir: builders},
 		&scan.Stage{ReportDir: f.scanDir, ToolsDir: pinned.ToolsDir(env)},
 		&push.Stage{Keychain: keychain, PlainHTTP: f.plainHTTP},
-		approve.Stage{},
+		approve.Stage{Signers: workspace.TrunkSigners(cfg)},
 		&promote.Stage{Keychain: keychain},
+		&chart.Stage{Keychain: keychain, PlainHTTP: f.plainHTTP},
 		&deploy.Stage{Keychain: keychain, Kubeconfig: kubeconfigPath(env, f.kubeconfig), PlainHTTP: f.plainHTTP},
 	)
 }

@@ -32,17 +32,25 @@ type Config struct {
 	Trunk    string `json:"trunk"`
 	Registry string `json:"registry,omitempty"`
 	// State is where runs are kept: empty for the local .ferry directory, or oci://host/repo.
-	State        string                   `json:"state,omitempty"`
-	Services     []*Service               `json:"services"`
-	Triggers     []*Trigger               `json:"triggers"`
-	Environments []*Environment           `json:"environments,omitempty"`
-	Stages       map[string]*StageOptions `json:"stages,omitempty"`
-	Scan         ScanPolicy               `json:"scan"`
+	State string `json:"state,omitempty"`
+	// ReleaseBranch is the shape of release branches, with the placeholders {service} and
+	// {version}: release/{service}/{version} when empty. ReleaseTag is the shape of release
+	// tags ({service}/v{version}); when empty, tag pushes name no release. The pipeline
+	// package checks them, and the release triggers against them, at their positions.
+	ReleaseBranch    string                   `json:"releaseBranch,omitempty"`
+	ReleaseTag       string                   `json:"releaseTag,omitempty"`
+	ReleaseBranchPos Pos                      `json:"-"`
+	ReleaseTagPos    Pos                      `json:"-"`
+	Services         []*Service               `json:"services"`
+	Triggers         []*Trigger               `json:"triggers"`
+	Environments     []*Environment           `json:"environments,omitempty"`
+	Stages           map[string]*StageOptions `json:"stages,omitempty"`
+	Scan             ScanPolicy               `json:"scan"`
 	// Secrets names environment variables whose values are masked in every log, summary and journal.
 	Secrets []string `json:"secrets,omitempty"`
 	// Finally is a command run at the repository root when a run stops, whatever its outcome
 	// (notifications, reports). It gets FERRY_RUN_ID and FERRY_RUN_STATUS.
-	Finally *Command `json:"finally,omitempty"`
+	Finally *Finally `json:"finally,omitempty"`
 	// GlobalDependencies are files, folders and globs every service depends on (go.work, a
 	// root lock file): a change there affects every service, and their hashes key every
 	// service's cached results.
@@ -58,6 +66,25 @@ type CacheOptions struct {
 	// Tools are commands (go version, node --version) whose output keys every build and test
 	// result: a new toolchain must not reuse results built with the old one.
 	Tools []*Command `json:"tools,omitempty"`
+}
+
+// DefaultFinallyTimeout bounds the finally command when the config sets no timeout.
+const DefaultFinallyTimeout = 5 * time.Minute
+
+// Finally is the finally hook: a command, written as a command (finally: ./ci/notify.sh) or
+// as {run: ./ci/notify.sh, timeout: 2m}.
+type Finally struct {
+	Command
+	// Timeout bounds the command; zero means DefaultFinallyTimeout.
+	Timeout time.Duration `json:"timeout,omitempty"`
+}
+
+// TimeLimit is the configured timeout, or DefaultFinallyTimeout.
+func (f *Finally) TimeLimit() time.Duration {
+	if f == nil || f.Timeout <= 0 {
+		return DefaultFinallyTimeout
+	}
+	return f.Timeout
 }
 
 // Service is one microservice folder of the monorepo.
@@ -166,13 +193,17 @@ type Trigger struct {
 	Pos  Pos    `json:"-"`
 	// Event is push or pr. Defaults: pr for the trigger named pr, push for the others.
 	Event string `json:"event"`
-	// Release makes the trigger select the one service named by a release/<service>/<semver>
-	// branch, whatever changed. Defaults to true for the trigger named release.
-	Release  bool       `json:"release"`
-	Branches RefFilter  `json:"branches"`
-	Tags     RefFilter  `json:"tags"`
-	Paths    PathFilter `json:"paths"`
-	Stages   []string   `json:"stages"`
+	// Release makes the trigger select the one service named by a release branch
+	// (releaseBranch, release/<service>/<semver> by default) or release tag (releaseTag),
+	// whatever changed. Defaults to true for the trigger named release.
+	Release  bool      `json:"release"`
+	Branches RefFilter `json:"branches"`
+	Tags     RefFilter `json:"tags"`
+	// BranchesPos and TagsPos are where the filters are written (zero when they are not).
+	BranchesPos Pos        `json:"-"`
+	TagsPos     Pos        `json:"-"`
+	Paths       PathFilter `json:"paths"`
+	Stages      []string   `json:"stages"`
 }
 
 // Environment is a deployment target. Environments are ordered: deploy goes through them in turn.
@@ -384,6 +415,9 @@ func (es Errors) Error() string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// Sorted orders the errors by position, keeping the order of errors at the same place.
+func (es Errors) Sorted() Errors { return es.sorted() }
 
 func (es Errors) sorted() Errors {
 	sort.SliceStable(es, func(i, j int) bool {

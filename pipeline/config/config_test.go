@@ -269,3 +269,42 @@ triggers:
 		t.Errorf("cache.tools = %q", tools)
 	}
 }
+
+// TestFinallyForms reads the finally hook as a command and as {run, timeout}; without a
+// timeout the default applies.
+func TestFinallyForms(t *testing.T) {
+	cases := []struct {
+		yaml    string
+		want    Command
+		timeout time.Duration
+	}{
+		{`finally: ./ci/notify.sh`, Command{Line: "./ci/notify.sh", Pos: Pos{Line: 6, Col: 10}}, DefaultFinallyTimeout},
+		{`finally: [./ci/notify.sh, --all]`, Command{Args: []string{"./ci/notify.sh", "--all"}, Pos: Pos{Line: 6, Col: 10}}, DefaultFinallyTimeout},
+		{`finally: {run: ./ci/notify.sh, timeout: 2m}`, Command{Line: "./ci/notify.sh", Pos: Pos{Line: 6, Col: 16}}, 2 * time.Minute},
+		{"finally:\n  run: [notify, x]", Command{Args: []string{"notify", "x"}, Pos: Pos{Line: 7, Col: 8}}, DefaultFinallyTimeout},
+	}
+	for _, tc := range cases {
+		cfg, err := Parse("ferry.yaml", "", []byte(`version: 1
+services:
+  a: {path: src/a}
+triggers:
+  feature: {branches: {include: ['*']}, stages: [build]}
+`+tc.yaml+"\n"))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.yaml, err)
+		}
+		if cfg.Finally == nil {
+			t.Fatalf("%s: no finally", tc.yaml)
+		}
+		if diff := cmp.Diff(tc.want, cfg.Finally.Command); diff != "" {
+			t.Errorf("%s: command (-want +got):\n%s", tc.yaml, diff)
+		}
+		if got := cfg.Finally.TimeLimit(); got != tc.timeout {
+			t.Errorf("%s: timeout %v, want %v", tc.yaml, got, tc.timeout)
+		}
+	}
+	var none *Finally
+	if none.TimeLimit() != DefaultFinallyTimeout {
+		t.Errorf("no finally: timeout %v", none.TimeLimit())
+	}
+}

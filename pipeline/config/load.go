@@ -82,13 +82,15 @@ func (l *loader) load(data []byte) *Config {
 		{"trunk", func(p string, v *yaml.Node) { cfg.Trunk = l.branchName(v, p) }},
 		{"registry", func(p string, v *yaml.Node) { cfg.Registry = l.registry(v, p) }},
 		{"state", func(p string, v *yaml.Node) { cfg.State = l.state(v, p) }},
+		{"releaseBranch", func(p string, v *yaml.Node) { cfg.ReleaseBranch, cfg.ReleaseBranchPos = l.str(v, p), posOf(v) }},
+		{"releaseTag", func(p string, v *yaml.Node) { cfg.ReleaseTag, cfg.ReleaseTagPos = l.str(v, p), posOf(v) }},
 		{"services", func(p string, v *yaml.Node) { l.services(v, p) }},
 		{"triggers", func(p string, v *yaml.Node) { l.triggers(v, p) }},
 		{"environments", func(p string, v *yaml.Node) { l.environments(v, p) }},
 		{"stages", func(p string, v *yaml.Node) { l.stageOptions(v, p) }},
 		{"scan", func(p string, v *yaml.Node) { cfg.Scan = l.scanPolicy(v, p) }},
 		{"secrets", func(p string, v *yaml.Node) { l.secrets(v, p) }},
-		{"finally", func(p string, v *yaml.Node) { cfg.Finally = l.command(v, p) }},
+		{"finally", func(p string, v *yaml.Node) { cfg.Finally = l.finally(v, p) }},
 		{"globalDependencies", func(p string, v *yaml.Node) { _, l.globalNodes = l.strings(v, p) }},
 		{"globalEnv", func(p string, v *yaml.Node) { cfg.GlobalEnv = l.envNames(v, p) }},
 		{"cache", func(p string, v *yaml.Node) { cfg.Cache = l.cacheOptions(v, p) }},
@@ -327,6 +329,30 @@ func (l *loader) command(n *yaml.Node, p string) *Command {
 	return c
 }
 
+// finally decodes the finally hook: a command, or {run: COMMAND, timeout: DURATION}.
+func (l *loader) finally(n *yaml.Node, p string) *Finally {
+	if n.Kind != yaml.MappingNode {
+		if c := l.command(n, p); c != nil {
+			return &Finally{Command: *c}
+		}
+		return nil
+	}
+	f := &Finally{}
+	var cmd *Command
+	seen := l.mapping(n, p, []field{
+		{"run", func(fp string, v *yaml.Node) { cmd = l.command(v, fp) }},
+		{"timeout", func(fp string, v *yaml.Node) { f.Timeout = l.duration(v, fp) }},
+	})
+	if !seen["run"] {
+		l.errorf(n, p, "missing key \"run\" (the command, e.g. finally: {run: ./ci/notify.sh, timeout: 2m})")
+	}
+	if cmd == nil {
+		return nil
+	}
+	f.Command = *cmd
+	return f
+}
+
 func (l *loader) image(n *yaml.Node, p string) *Image {
 	img := &Image{Dockerfile: "Dockerfile", Context: ".", Builder: "auto", Platform: "linux/amd64"}
 	rel := func(v *yaml.Node, fp string) string {
@@ -374,8 +400,8 @@ func (l *loader) triggers(n *yaml.Node, p string) {
 				}
 			}},
 			{"release", func(fp string, v *yaml.Node) { t.Release = l.boolean(v, fp) }},
-			{"branches", func(fp string, v *yaml.Node) { t.Branches = l.refFilter(v, fp, false) }},
-			{"tags", func(fp string, v *yaml.Node) { t.Tags = l.refFilter(v, fp, true) }},
+			{"branches", func(fp string, v *yaml.Node) { t.BranchesPos = posOf(v); t.Branches = l.refFilter(v, fp, false) }},
+			{"tags", func(fp string, v *yaml.Node) { t.TagsPos = posOf(v); t.Tags = l.refFilter(v, fp, true) }},
 			{"paths", func(fp string, v *yaml.Node) { t.Paths = l.pathFilter(v, fp) }},
 			{"stages", func(fp string, v *yaml.Node) {
 				l.stagesNode[t] = v
@@ -484,8 +510,9 @@ func (l *loader) imageValues(n *yaml.Node, p string) ImageValues {
 func (l *loader) approval(n *yaml.Node, p string) *Approval {
 	a := &Approval{MinApprovals: 1, Signed: true}
 	var approversNode, minNode, signersNode *yaml.Node
+	var approverNodes []*yaml.Node
 	l.mapping(n, p, []field{
-		{"approvers", func(fp string, v *yaml.Node) { approversNode = v; a.Approvers, _ = l.strings(v, fp) }},
+		{"approvers", func(fp string, v *yaml.Node) { approversNode = v; a.Approvers, approverNodes = l.strings(v, fp) }},
 		{"minApprovals", func(fp string, v *yaml.Node) { minNode = v; a.MinApprovals = l.integer(v, fp) }},
 		{"allowedSigners", func(fp string, v *yaml.Node) {
 			signersNode = v
@@ -506,6 +533,11 @@ func (l *loader) approval(n *yaml.Node, p string) *Approval {
 	}
 	if len(a.Approvers) > 0 && a.MinApprovals > len(a.Approvers) && minNode != nil {
 		l.errorf(minNode, join(p, "minApprovals"), "%d approvals needed but only %d approvers listed", a.MinApprovals, len(a.Approvers))
+	}
+	for i, who := range a.Approvers {
+		if strings.TrimSpace(who) == "" {
+			l.errorf(approverNodes[i], fmt.Sprintf("%s.approvers[%d]", p, i), "empty approver")
+		}
 	}
 	switch {
 	case approversNode != nil && len(a.Approvers) == 0:

@@ -20,7 +20,7 @@ services:
 triggers:
   release: {branches: {include: ['release/*']}, stages: [build, image, push, chart, deploy]}
 environments:
-  - {name: prod, approval: {approvers: [alice@example.com], minApprovals: 1}}
+  - {name: prod, approval: {signed: false, approvers: [alice@example.com], minApprovals: 1}}
 `
 
 // buildStage writes a work file and verifies it is still there: on another machine it is not,
@@ -134,7 +134,7 @@ func TestEngineAcrossMachines(t *testing.T) {
 	id := started.ID
 
 	t.Run("approve and resume on B", func(t *testing.T) {
-		if _, err := pipeline.Approve(ctx, b.store, cfg, id, "prod", "alice@example.com", "ship it", time.Now(), nil); err != nil {
+		if _, err := pipeline.Approve(ctx, b.store, cfg, id, "prod", "test", advisory("prod", "alice@example.com", "ship it", time.Now()), nil); err != nil {
 			t.Fatal(err)
 		}
 		run, err := b.engine.Resume(ctx, id)
@@ -204,4 +204,11 @@ func TestEngineAcrossMachines(t *testing.T) {
 			t.Errorf("List has %d runs, want 2", len(runs))
 		}
 	})
+}
+
+// advisory records an unsigned approval by who, as ferry approve does for signed: false.
+func advisory(env, who, comment string, at time.Time) func(*pipeline.Run) ([]pipeline.Approval, error) {
+	return func(*pipeline.Run) ([]pipeline.Approval, error) {
+		return []pipeline.Approval{{Env: env, By: who, At: at, Comment: comment, Decision: "approve"}}, nil
+	}
 }

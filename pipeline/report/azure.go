@@ -20,6 +20,8 @@ type AzureOptions struct {
 	SummaryDir string
 	// RepoRoot is the repository checkout; issues point at files under it.
 	RepoRoot string
+	// Mask, when set, masks the summary before it is written to its file.
+	Mask func(string) string
 }
 
 // Azure renders a run as Azure Pipelines logging commands: one collapsed group per finished
@@ -97,7 +99,11 @@ func (d azureDialect) uploadSummary(c *ciRenderer) error {
 		return fmt.Errorf("writing summary: %w", err)
 	}
 	name := filepath.Join(dir, "ferry-summary-"+fileSafe(c.sum.run)+".md")
-	if err := os.WriteFile(name, b.Bytes(), 0o644); err != nil {
+	text := b.String()
+	if d.opt.Mask != nil {
+		text = d.opt.Mask(text)
+	}
+	if err := os.WriteFile(name, []byte(text), 0o644); err != nil {
 		return fmt.Errorf("writing summary: %w", err)
 	}
 	c.printf("##vso[task.uploadsummary]%s\n", azureEscape(name))

@@ -21,6 +21,8 @@ func PlanFormats() []string { return []string{"text", "json", "github-matrix", "
 
 // PlanOptions tune how a plan is rendered.
 type PlanOptions struct {
+	// Matrix shards the github-matrix and azure-matrix forms.
+	Matrix MatrixOptions
 	// Explain adds to the text form, for every service, whether it is included and which rule
 	// decided it. The JSON form always has it: services and unaffected.
 	Explain bool
@@ -37,9 +39,9 @@ func WritePlan(w io.Writer, p *pipeline.Plan, format string, o PlanOptions) erro
 	case "json":
 		return writeJSON(w, planJSON(p))
 	case "github-matrix":
-		return writeJSON(w, GitHubMatrix(p))
+		return writeJSON(w, GitHubMatrix(p, o.Matrix))
 	case "azure-matrix":
-		return writeJSON(w, AzureMatrix(p))
+		return writeJSON(w, AzureMatrix(p, o.Matrix))
 	}
 	return fmt.Errorf("unknown output format %q (expected one of: %s)", format, strings.Join(PlanFormats(), ", "))
 }
@@ -158,16 +160,39 @@ func joinStages(ids []pipeline.StageID, sep string) string {
 	return strings.Join(s, sep)
 }
 
-// MatrixEntry is one job of a CI matrix: one service's pipeline.
+// MatrixEntry is one job of a CI matrix: one service's pipeline, or a shard of several
+// services when the plan has more services than a matrix may have jobs. Services always
+// lists what the job runs (space-separated names, each passed as --service NAME), so that
+// one workflow serves both shapes; Service is the service, or the shard's name (shard-001)
+// for the job's title.
 type MatrixEntry struct {
 	Service  string `json:"service"`
+	Services string `json:"services"`
 	Pipeline string `json:"pipeline"`
 	Version  string `json:"version"`
 	Stages   string `json:"stages"`
 }
 
-func matrixEntry(s pipeline.ServicePlan) MatrixEntry {
-	return MatrixEntry{Service: s.Name, Pipeline: s.Pipeline, Version: s.Version, Stages: joinStages(s.Stages, ",")}
+// matrixEntries are the plan's jobs. A plan has one trigger, so the services of a shard share
+// its pipeline and stages; a release plan has one service, so a shard never mixes versions.
+func matrixEntries(p *pipeline.Plan, o MatrixOptions) []MatrixEntry {
+	groups := shards(p, o)
+	sharded := o.Sharded(p)
+	out := make([]MatrixEntry, len(groups))
+	for i, g := range groups {
+		names := make([]string, len(g))
+		for j, s := range g {
+			names[j] = s.Name
+		}
+		first := g[0]
+		e := MatrixEntry{Service: first.Name, Services: strings.Join(names, " "), Pipeline: first.Pipeline,
+			Version: first.Version, Stages: joinStages(first.Stages, ",")}
+		if sharded {
+			e.Service = shardName(i, len(groups))
+		}
+		out[i] = e
+	}
+	return out
 }
 
 // GitHubMatrixValue is the value for strategy.matrix in GitHub Actions: {"include": [...]}.
@@ -178,20 +203,16 @@ type GitHubMatrixValue struct {
 }
 
 // GitHubMatrix is the plan as a GitHub Actions job matrix.
-func GitHubMatrix(p *pipeline.Plan) GitHubMatrixValue {
-	m := GitHubMatrixValue{Include: []MatrixEntry{}}
-	for _, s := range p.Services {
-		m.Include = append(m.Include, matrixEntry(s))
-	}
-	return m
+func GitHubMatrix(p *pipeline.Plan, o MatrixOptions) GitHubMatrixValue {
+	return GitHubMatrixValue{Include: matrixEntries(p, o)}
 }
 
 // AzureMatrix is the plan as an Azure Pipelines matrix: one entry per job name, each a map of
 // variables. With no services it is {}; guard the job with a condition on the count variable.
-func AzureMatrix(p *pipeline.Plan) map[string]MatrixEntry {
+func AzureMatrix(p *pipeline.Plan, o MatrixOptions) map[string]MatrixEntry {
 	m := map[string]MatrixEntry{}
-	for _, s := range p.Services {
-		m[azureJobName(s.Name)] = matrixEntry(s)
+	for _, e := range matrixEntries(p, o) {
+		m[azureJobName(e.Service)] = e
 	}
 	return m
 }
@@ -206,14 +227,14 @@ func azureJobName(s string) string {
 	}, s)
 }
 
-// PlanOutputs are the values a plan exports to CI: matrix (GitHub or Azure shape), services (a
-// JSON list of names) and count.
-func PlanOutputs(p *pipeline.Plan, ci string) map[string]string {
+// PlanOutputs are the values a plan exports to CI: matrix (GitHub or Azure shape, sharded as
+// o says), services (a JSON list of names) and count (of services, not of jobs).
+func PlanOutputs(p *pipeline.Plan, ci string, o MatrixOptions) map[string]string {
 	var matrix []byte
 	if ci == triggers.SourceAzure {
-		matrix, _ = json.Marshal(AzureMatrix(p))
+		matrix, _ = json.Marshal(AzureMatrix(p, o))
 	} else {
-		matrix, _ = json.Marshal(GitHubMatrix(p))
+		matrix, _ = json.Marshal(GitHubMatrix(p, o))
 	}
 	names, _ := json.Marshal(append([]string{}, p.ServiceNames()...))
 	return map[string]string{

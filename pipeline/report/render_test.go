@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ferry-ci/ferry/pipeline"
+	"github.com/ferry-ci/ferry/pipeline/mask"
 )
 
 // The plan tests may declare -update too; whoever comes first defines it.
@@ -124,7 +125,7 @@ func newScenario(t *testing.T) *scenario {
 
 	s.events = []pipeline.Event{
 		started,
-		done(0.1, "delivery", "build", pipeline.Skipped, 0, "same inputs as run "+cachedRun, build),
+		done(0.1, "delivery", "build", pipeline.Skipped, 1.3, "same inputs as run "+cachedRun, build),
 		done(0.1, "payments", "build", pipeline.Skipped, 0, "no build command", nil),
 		ev(0.2, pipeline.StageStarted, "delivery", "test"),
 		ev(0.2, pipeline.StageStarted, "payments", "test"),
@@ -168,7 +169,7 @@ func (s *scenario) state(end bool) *pipeline.Run {
 	}
 	build := stage("build", pipeline.Skipped, 0.1, 0.1, "same inputs as run "+cachedRun)
 	if end {
-		build.CachedFrom = cachedRun
+		build.CachedFrom, build.CachedDuration = cachedRun, secs(1.3) // how long it took in cachedRun
 		build.Outputs = pipeline.Outputs{Build: &pipeline.BuildOutput{Files: map[string]string{"bin/delivery": "sha256:0a0a", "bin/migrate": "sha256:0b0b"}}}
 	}
 	delivery := &pipeline.ServiceRun{Name: "delivery", Pipeline: "service", Version: "1.4.0", Stages: []*pipeline.StageState{
@@ -457,5 +458,48 @@ func TestCloseWithoutEvents(t *testing.T) {
 			}
 			r.Report(pipeline.Event{Kind: pipeline.RunStarted, Run: "late"}) // ignored after Close
 		})
+	}
+}
+
+// TestRunStatusCachedDuration checks that ferry status shows a cached stage with the duration
+// it took in the run it was reused from.
+func TestRunStatusCachedDuration(t *testing.T) {
+	s := newScenario(t)
+	var out bytes.Buffer
+	if err := WriteRunStatus(&out, s.state(true), "text"); err != nil {
+		t.Fatal(err)
+	}
+	var line string
+	for l := range strings.Lines(out.String()) {
+		if strings.HasPrefix(l, "delivery  build") {
+			line = l
+		}
+	}
+	if fields := strings.Fields(line); len(fields) < 4 || fields[2] != "skipped" || fields[3] != "1.3s" {
+		t.Errorf("cached build in ferry status: %q, want skipped 1.3s\n%s", line, out.String())
+	}
+}
+
+// TestTerminalLiveBehindMasker draws the live display through the line-buffered masker the CLI
+// puts in front of stdout: frames end in newlines, so nothing waits in the masker once the
+// renderer is closed, and the masked secret never shows.
+func TestTerminalLiveBehindMasker(t *testing.T) {
+	s := newScenario(t)
+	var out bytes.Buffer
+	masked := mask.New("TestCharge").Writer(&out)
+	r := NewTerminal(masked, TerminalOptions{TTY: true, Progress: true, Now: fixedNow, Width: 100})
+	s.play(r)
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	before := out.Len()
+	if err := masked.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if out.Len() != before {
+		t.Errorf("the masker held %q back after the renderer closed", out.String()[before:])
+	}
+	if got := out.String(); strings.Contains(got, "TestCharge") || !strings.Contains(got, "--- FAIL: *** (0.01s)") || !strings.Contains(got, "SERVICE ") {
+		t.Errorf("live output through the masker:\n%s", got)
 	}
 }

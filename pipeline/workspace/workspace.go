@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/ferry-ci/ferry/pipeline"
 	"github.com/ferry-ci/ferry/pipeline/config"
 )
 
@@ -74,7 +75,18 @@ func (w Workspace) LoadConfig() (*config.Config, error) {
 		}
 		return nil, fmt.Errorf("read config: %w", err)
 	}
-	return config.Parse(displayPath(w.WorkDir, file), filepath.Dir(file), data)
+	cfg, err := config.Parse(displayPath(w.WorkDir, file), filepath.Dir(file), data)
+	if cfg == nil {
+		return cfg, err
+	}
+	if more := pipeline.CheckReleases(cfg); len(more) > 0 {
+		var errs config.Errors
+		if !errors.As(err, &errs) && err != nil {
+			return cfg, err
+		}
+		return cfg, append(errs, more...).Sorted()
+	}
+	return cfg, err
 }
 
 func exists(path string) bool {

@@ -146,11 +146,16 @@ func (c *cluster) failedMessage(ctx context.Context, log io.Writer, name string,
 	return full
 }
 
+// minUndoWait bounds the undo from below: the failed revision's pods must terminate before the
+// restored one counts as ready, which a short deploy timeout (set to fail fast) may not allow.
+const minUndoWait = time.Minute
+
 // undo rolls a failed upgrade back or uninstalls a failed first install, and says how it went.
 func (c *cluster) undo(ctx context.Context, name string, installed bool, wait time.Duration) string {
+	wait = max(wait, minUndoWait)
 	if installed {
 		if err := c.uninstall(ctx, name, wait); err != nil {
-			return fmt.Sprintf("uninstalling the failed release failed too: %v", err)
+			return fmt.Sprintf("uninstalling the failed release failed too: %s", helmError(err, wait))
 		}
 		return "the failed first install was uninstalled"
 	}
@@ -163,18 +168,23 @@ func (c *cluster) undo(ctx context.Context, name string, installed bool, wait ti
 		return "no earlier revision to roll back to"
 	}
 	if err := c.rollback(ctx, name, to, wait); err != nil {
-		return fmt.Sprintf("rolling back to revision %d failed: %v", to, err)
+		return fmt.Sprintf("rolling back to revision %d failed: %s", to, helmError(err, wait))
 	}
 	return fmt.Sprintf("rolled back to revision %d", to)
 }
 
-// helmError rewords Helm's timeout, which says only "context deadline exceeded".
+// helmError rewords Helm's timeout, whose message ends in a bare "context deadline exceeded",
+// keeping what Helm says about which resource was not ready.
 func helmError(err error, wait time.Duration) string {
 	msg := err.Error()
-	if errors.Is(err, context.DeadlineExceeded) || strings.Contains(msg, "context deadline exceeded") {
+	if !errors.Is(err, context.DeadlineExceeded) && !strings.Contains(msg, "context deadline exceeded") {
+		return msg
+	}
+	msg = strings.Trim(strings.ReplaceAll(msg, "context deadline exceeded", ""), " :\n")
+	if msg == "" {
 		return fmt.Sprintf("not ready within %s", wait)
 	}
-	return msg
+	return fmt.Sprintf("not ready within %s (%s)", wait, strings.Join(strings.Fields(msg), " "))
 }
 
 func waitFor(env *config.Environment) time.Duration {
