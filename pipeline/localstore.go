@@ -41,7 +41,7 @@ type LocalStore struct {
 	// BeforeAppend, when set, sees each batch of records before it is written: the crash tests
 	// kill the process there, between a stage's side effect and its journal record.
 	BeforeAppend func(recs []Record)
-	appends     int
+	appends      int
 }
 
 var _ Store = (*LocalStore)(nil)
