@@ -500,3 +500,69 @@ func strangerKey(t *testing.T) string {
 	}
 	return file
 }
+
+// TestSignedApprovals runs the example's release to prod's gate, with quorum 2: alice's and
+// bob's demo keys pass it; a rejection ends it; and a release branch that adds a signer to its
+// own allowed_signers is refused, whoever signs.
+func TestSignedApprovals(t *testing.T) {
+	reg := testenv.Registry(t)
+	repo := exampleRepo(t)
+	gitIn(t, repo, "checkout", "-q", "main")
+	cfgPath := filepath.Join(repo, "ferry.yaml")
+	data, _ := os.ReadFile(cfgPath)
+	text := strings.Replace(string(data), "stages: [build, test, image, scan, push, chart, deploy]}", "stages: [build, test, image, push, promote]}", 1)
+	text = strings.Replace(text, "approvers: [alice@example.com, bob@example.com], minApprovals: 1}", "minApprovals: 2}", 1)
+	if !strings.Contains(text, "minApprovals: 2}") || !strings.Contains(text, "promote]}") {
+		t.Fatal("the example changed: update this test")
+	}
+	os.WriteFile(cfgPath, []byte(text), 0o644)
+	gitIn(t, repo, "commit", "-qam", "promote only, quorum 2")
+	run := func(branch string) string {
+		t.Helper()
+		gitIn(t, repo, "checkout", "-q", "-B", branch, "main")
+		r := runFerry(t, repo, nil, "", "run", "--registry", reg+"/shipping", "--no-progress")
+		if r.code != exitWaiting {
+			t.Fatalf("%s: exit %d, want %d\n%s\n%s", branch, r.code, exitWaiting, r.stdout, r.stderr)
+		}
+		return runStatus(t, repo).ID
+	}
+
+	id := run("release/delivery/v1.0.2")
+	if r := runFerry(t, repo, nil, "", "approve", id, "--env", "prod", "--as", "alice@example.com"); r.code != exitUsage || !strings.Contains(r.stderr, "your key says who you are") {
+		t.Errorf("--as on a signed gate: exit %d %s", r.code, r.stderr)
+	}
+	if r := runFerry(t, repo, nil, "", "approve", id, "--env", "prod", "--key", demoKey(repo, "alice"), "--resume", "--no-progress"); r.code != exitWaiting {
+		t.Fatalf("one of two approvals: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if r := runFerry(t, repo, nil, "", "approve", id, "--env", "prod", "--key", demoKey(repo, "bob"), "--resume", "--no-progress"); r.code != 0 {
+		t.Fatalf("two of two: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if by := runStatus(t, repo).Service("delivery").Stage("approve:prod").Outputs.Approve; by == nil || strings.Join(by.By, ",") != "alice@example.com,bob@example.com" {
+		t.Errorf("approved by %+v", by)
+	}
+
+	id = run("release/delivery/v1.0.3")
+	if r := runFerry(t, repo, nil, "", "reject", id, "--env", "prod", "--key", demoKey(repo, "bob"), "--comment", "not on a Friday"); r.code != 0 {
+		t.Fatalf("reject: exit %d %s", r.code, r.stderr)
+	}
+	if r := runFerry(t, repo, nil, "", "resume", id, "--no-progress"); r.code != exitFailed || !strings.Contains(r.stdout, "rejected prod") {
+		t.Errorf("resume after a rejection: exit %d\n%s", r.code, r.stdout)
+	}
+
+	// A release branch that lets a stranger sign.
+	stranger := strangerKey(t)
+	pub, _ := os.ReadFile(stranger + ".pub")
+	gitIn(t, repo, "checkout", "-q", "-B", "release/delivery/v1.0.4", "main")
+	f, _ := os.OpenFile(filepath.Join(repo, "deploy", "allowed_signers"), os.O_APPEND|os.O_WRONLY, 0)
+	f.WriteString("mallory@example.com " + string(pub))
+	f.Close()
+	gitIn(t, repo, "commit", "-qam", "let mallory approve")
+	r := runFerry(t, repo, nil, "", "run", "--registry", reg+"/shipping", "--no-progress")
+	if r.code != exitFailed || !strings.Contains(r.stdout, "differs from main's") {
+		t.Errorf("a branch with its own signers: exit %d\n%s", r.code, r.stdout)
+	}
+	id = runStatus(t, repo).ID
+	if r := runFerry(t, repo, nil, "", "approve", id, "--env", "prod", "--key", stranger); r.code != exitFailed || !strings.Contains(r.stderr, "differs from main's") {
+		t.Errorf("mallory approving her own branch: exit %d %s", r.code, r.stderr)
+	}
+}

@@ -79,7 +79,7 @@ if [ -z "$run" ]; then
   exit 1
 fi
 `, g.ferry("runs", "-o json"), j.env.Name)
-	if j.approval() {
+	if j.recordsApproval() {
 		b.WriteString(g.ferry("approve", `"$run"`, "--env", shellWord(j.env.Name),
 			`--comment "$SYSTEM_COLLECTIONURI$SYSTEM_TEAMPROJECT/_build/results?buildId=$BUILD_BUILDID"`) + "\n")
 	}

@@ -7,7 +7,11 @@ func (g *githubGen) envJobID(i int) string { return jobID("deploy-", g.l.envs[i]
 func (g *githubGen) envJobComment(j envJob) []string {
 	c := []string{fmt.Sprintf("The GitHub environment %q holds the credentials of its cluster (and registry", j.env.Name),
 		"namespace) as environment secrets."}
-	if j.approval() {
+	if j.approval() && !j.recordsApproval() {
+		c = append(c, "The gate is signed: approvers run ferry approve RUN --env "+j.env.Name+" --key ... with their",
+			"own SSH keys (allowed_signers in ferry.yaml); this job resumes the run, and the gate checks them.")
+	}
+	if j.recordsApproval() {
 		c = append(c, "Give it required reviewers: this job starts once one of them approves and then records",
 			"the approval with ferry approve, as the GITHUB_ACTOR who started the workflow (list",
 			"those who start releases among the approvers in ferry.yaml).")
@@ -31,7 +35,7 @@ func (g *githubGen) envJob(i int) *mapping {
 	steps := []any{checkoutStep("the default depth 1 is enough: resume plans nothing")}
 	// Resume re-runs the stages whose outputs this machine lacks: the same toolchains.
 	steps = append(steps, g.toolchainSteps()...)
-	if j.approval() {
+	if j.recordsApproval() {
 		steps = append(steps, g.ferryStep("", "approve", "", []string{
 			run + " --env " + j.env.Name,
 			"--comment ${{ github.server_url }}/${{ github.repository }}/actions/runs/${{ github.run_id }}",

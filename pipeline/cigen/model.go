@@ -81,6 +81,13 @@ type envJob struct {
 
 func (j envJob) approval() bool { return slices.Contains(j.kinds, config.StageApprove) }
 
+// recordsApproval reports whether the job records the approval itself, as the CI user: only
+// for advisory (signed: false) gates. A signed gate is passed by approvers who sign with their
+// own keys (ferry approve --key) before the job resumes the run; the job cannot sign for them.
+func (j envJob) recordsApproval() bool {
+	return j.approval() && j.env.Approval != nil && !j.env.Approval.Signed
+}
+
 func newLayout(cfg *config.Config) layout {
 	l := layout{cfg: cfg}
 	kinds := map[string][]string{}
