@@ -314,57 +314,52 @@ func reachable(f Filter, full func(string) string, shapes []string) bool {
 // globsMeet reports whether two patterns of literals, ? (one character) and * (any run of
 // characters) match a common string.
 func globsMeet(a, b string) bool {
-	memo := map[[2]int]bool{}
-	seen := map[[2]int]bool{}
-	var meet func(i, j int) bool
-	meet = func(i, j int) bool {
-		k := [2]int{i, j}
-		if seen[k] {
-			return memo[k]
-		}
-		seen[k] = true
-		var ok bool
+	return memoWalk(func(i, j int, meet func(i, j int) bool) bool {
 		switch {
 		case i == len(a) && j == len(b):
-			ok = true
+			return true
 		case i < len(a) && a[i] == '*':
-			ok = meet(i+1, j) || (j < len(b) && meet(i, j+1))
+			return meet(i+1, j) || (j < len(b) && meet(i, j+1))
 		case j < len(b) && b[j] == '*':
-			ok = meet(i, j+1) || (i < len(a) && meet(i+1, j))
+			return meet(i, j+1) || (i < len(a) && meet(i+1, j))
 		case i < len(a) && j < len(b):
-			ok = (a[i] == b[j] || a[i] == '?' || b[j] == '?') && meet(i+1, j+1)
+			return (a[i] == b[j] || a[i] == '?' || b[j] == '?') && meet(i+1, j+1)
 		}
-		memo[k] = ok
-		return ok
-	}
-	return meet(0, 0)
+		return false
+	})
 }
 
 // globCovers reports whether pattern a matches every string pattern b matches (a sufficient
 // test: b's characters and wildcards are each taken by a's).
 func globCovers(a, b string) bool {
+	return memoWalk(func(i, j int, covers func(i, j int) bool) bool {
+		switch {
+		case i == len(a):
+			return j == len(b)
+		case a[i] == '*':
+			return covers(i+1, j) || (j < len(b) && covers(i, j+1))
+		case j == len(b) || b[j] == '*':
+			return false
+		}
+		return (a[i] == '?' || a[i] == b[j] && b[j] != '?') && covers(i+1, j+1)
+	})
+}
+
+// memoWalk runs step from positions (0, 0) of two patterns, remembering each pair's answer
+// so that patterns with many stars stay polynomial. A pair met again while it is still being
+// decided counts as false.
+func memoWalk(step func(i, j int, next func(i, j int) bool) bool) bool {
 	memo := map[[2]int]bool{}
 	seen := map[[2]int]bool{}
-	var covers func(i, j int) bool
-	covers = func(i, j int) bool {
+	var walk func(i, j int) bool
+	walk = func(i, j int) bool {
 		k := [2]int{i, j}
 		if seen[k] {
 			return memo[k]
 		}
 		seen[k] = true
-		var ok bool
-		switch {
-		case i == len(a):
-			ok = j == len(b)
-		case a[i] == '*':
-			ok = covers(i+1, j) || (j < len(b) && covers(i, j+1))
-		case j == len(b) || b[j] == '*':
-			ok = false
-		default:
-			ok = (a[i] == '?' || a[i] == b[j] && b[j] != '?') && covers(i+1, j+1)
-		}
-		memo[k] = ok
-		return ok
+		memo[k] = step(i, j, walk)
+		return memo[k]
 	}
-	return covers(0, 0)
+	return walk(0, 0)
 }

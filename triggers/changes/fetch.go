@@ -1,7 +1,6 @@
 package changes
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -216,21 +215,17 @@ func (r *Repo) runGit(ctx context.Context, env []string, args ...string) ([]byte
 	if err != nil {
 		return nil, errors.New("fetching needs the git CLI, which is not installed")
 	}
-	cmd := exec.CommandContext(ctx, bin, append([]string{"-C", r.root}, args...)...)
-	cmd.Env = env
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	cmd.WaitDelay = time.Second
-	if err := cmd.Run(); err != nil {
+	stdout, stderr, err := execGit(ctx, bin, r.root, env, "", args...)
+	if err != nil {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("git %s: %w", args[0], ctx.Err())
 		}
-		if msg := lastLine(stderr.String()); msg != "" {
-			return nil, fmt.Errorf("%s", msg)
+		if msg := lastLine(stderr); msg != "" {
+			return nil, errors.New(msg)
 		}
 		return nil, err
 	}
-	return stdout.Bytes(), nil
+	return stdout, nil
 }
 
 // lastLine is the last non-empty line of git's stderr: the reason, after any hints.

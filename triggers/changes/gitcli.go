@@ -70,27 +70,33 @@ func (g *gitCLI) run(ctx context.Context, stdin string, args ...string) ([]byte,
 
 // runEnv is run with variables added to the environment.
 func (g *gitCLI) runEnv(ctx context.Context, env []string, stdin string, args ...string) ([]byte, error) {
-	full := append([]string{"-C", g.root, "-c", "core.quotepath=off", "-c", "core.fsmonitor=false"}, args...)
-	cmd := exec.CommandContext(ctx, g.bin, full...)
-	cmd.Env = append(g.env[:len(g.env):len(g.env)], env...)
-	cmd.Dir = g.root
-	if stdin != "" {
-		cmd.Stdin = strings.NewReader(stdin)
-	}
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	// A killed git cannot keep us waiting on its pipes.
-	cmd.WaitDelay = time.Second
-	if err := cmd.Run(); err != nil {
+	full := append([]string{"-c", "core.quotepath=off", "-c", "core.fsmonitor=false"}, args...)
+	stdout, stderr, err := execGit(ctx, g.bin, g.root, append(g.env[:len(g.env):len(g.env)], env...), stdin, full...)
+	if err != nil {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("git %s: %w", args[0], ctx.Err())
 		}
-		if msg := strings.TrimSpace(stderr.String()); msg != "" {
-			return stdout.Bytes(), fmt.Errorf("git %s: %s: %w", args[0], msg, err)
+		if msg := strings.TrimSpace(stderr); msg != "" {
+			return stdout, fmt.Errorf("git %s: %s: %w", args[0], msg, err)
 		}
-		return stdout.Bytes(), fmt.Errorf("git %s: %w", args[0], err)
+		return stdout, fmt.Errorf("git %s: %w", args[0], err)
 	}
-	return stdout.Bytes(), nil
+	return stdout, nil
+}
+
+// execGit runs git in the work tree at root with exactly env, and returns what it printed.
+func execGit(ctx context.Context, bin, root string, env []string, stdin string, args ...string) (stdout []byte, stderr string, err error) {
+	cmd := exec.CommandContext(ctx, bin, append([]string{"-C", root}, args...)...)
+	cmd.Env, cmd.Dir = env, root
+	if stdin != "" {
+		cmd.Stdin = strings.NewReader(stdin)
+	}
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	// A killed git cannot keep us waiting on its pipes.
+	cmd.WaitDelay = time.Second
+	err = cmd.Run()
+	return out.Bytes(), errOut.String(), err
 }
 
 // batchCheck asks git cat-file for the object names of several revision expressions in one
