@@ -24,7 +24,7 @@ export FERRY_MKDB := $(MKDB)
 K8S_VERSION := $(shell $(GO) run ./internal/testenv/k8sversion)
 K8S_LAB := $(TOOLS)/k8s-lab-$(K8S_VERSION)
 
-.PHONY: all build test lint bench tools k8s-lab demo clean
+.PHONY: all build test lint bench tools k8s-lab demo release clean
 
 all: lint build test
 
@@ -67,5 +67,10 @@ $(MKDB): tools/go.mod tools/go.sum $(wildcard tools/mkdb/*.go)
 demo: build tools k8s-lab
 	FERRY=$(FERRY) K8S_LAB=$(K8S_LAB) examples/demo.sh
 
+# Release files in dist/: reproducible binaries for every platform, SBOMs, checksums.txt.
+# A snapshot for trying it: make release VERSION=v0.0.0-snapshot PLATFORMS=linux/amd64
+release:
+	VERSION=$(VERSION) GO=$(GO) internal/release/build.sh
+
 clean:
-	rm -rf $(BIN)
+	rm -rf $(BIN) dist

@@ -15,7 +15,7 @@ const (
 	checkoutTag    = "v4.2.2"
 	setupGoAction  = "actions/setup-go@0aaccfd150d50ccaeb58ebd88d36e91967a5f35b"
 	setupGoTag     = "v5.4.0"
-	ferryAction    = "ferry-ci/ferry/.github/actions/ferry"
+	ferryAction    = "ferry-ci/ferry"
 )
 
 // GitHub is the GitHub Actions workflow for the config, and what it cannot do with it.
