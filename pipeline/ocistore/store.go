@@ -564,12 +564,29 @@ func (s *Store) DeleteRun(ctx context.Context, runID string) error {
 		if err := s.deleteManifest(ctx, desc.Digest); err != nil {
 			return fail(err)
 		}
+		if err := s.untag(ctx, t); err != nil {
+			return fail(err)
+		}
 	}
 	s.mu.Lock()
 	delete(s.runs, runID)
 	s.mu.Unlock()
 	if err := os.RemoveAll(s.Dir(runID)); err != nil {
 		return fail(err)
+	}
+	return nil
+}
+
+// untag deletes a tag that outlived the deletion of its manifest: distribution removes a
+// manifest's tags with it, other registries (go-containerregistry's) delete tags separately.
+func (s *Store) untag(ctx context.Context, tag string) error {
+	if _, err := s.puller.Head(ctx, s.tag(tag)); ocierr.NotFound(err) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	if err := s.pusher.Delete(ctx, s.tag(tag)); err != nil && !ocierr.NotFound(err) {
+		return fmt.Errorf("delete tag %s: %w", tag, err)
 	}
 	return nil
 }
