@@ -156,6 +156,12 @@ func refused(err error) bool {
 	return false
 }
 
+// badRequest reports a 400, what some registries answer to deleting a manifest by tag.
+func badRequest(err error) bool {
+	var terr *transport.Error
+	return errors.As(err, &terr) && terr.StatusCode == http.StatusBadRequest
+}
+
 // openBlob streams a blob, verifying its digest at the end.
 func (s *Store) openBlob(ctx context.Context, h v1.Hash) (io.ReadCloser, error) {
 	l, err := s.puller.Layer(ctx, s.repo.Digest(h.String()))

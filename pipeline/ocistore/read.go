@@ -72,7 +72,9 @@ type remoteRun struct {
 }
 
 // errPageGone is a page deleted between listing the tags and reading it (a writer folded its
-// pages): the read starts again.
+// pages): the read starts again. A tag still listed after three such reads points at a deleted
+// manifest (distribution can leave one behind when a delete races another writer's push): it
+// is a page folded away, and the read goes on without it.
 var errPageGone = errors.New("page deleted while reading")
 
 // pageTag is the tag of page num of writer w of run id.
@@ -127,7 +129,7 @@ func (s *Store) read(ctx context.Context, id string, list tagLister, c *readCach
 		if err != nil {
 			return nil, err
 		}
-		r, err := s.readOnce(ctx, id, tags, c)
+		r, err := s.readOnce(ctx, id, tags, c, attempt == 3)
 		if errors.Is(err, errPageGone) && attempt < 3 {
 			continue
 		}
@@ -135,7 +137,7 @@ func (s *Store) read(ctx context.Context, id string, list tagLister, c *readCach
 	}
 }
 
-func (s *Store) readOnce(ctx context.Context, id string, tags []string, c *readCache) (*remoteRun, error) {
+func (s *Store) readOnce(ctx context.Context, id string, tags []string, c *readCache, skipGone bool) (*remoteRun, error) {
 	found := false
 	var pts []page
 	for _, t := range tags {
@@ -156,7 +158,7 @@ func (s *Store) readOnce(ctx context.Context, id string, tags []string, c *readC
 		}
 		c.root = rt
 	}
-	pages, err := s.fetchPages(ctx, pts, c)
+	pages, err := s.fetchPages(ctx, pts, c, skipGone)
 	if err != nil {
 		return nil, err
 	}
@@ -236,7 +238,7 @@ func logTitle(l v1.Descriptor) (string, error) {
 }
 
 // fetchPages reads the page manifests that are not cached as full, four at a time.
-func (s *Store) fetchPages(ctx context.Context, pts []page, c *readCache) ([]*page, error) {
+func (s *Store) fetchPages(ctx context.Context, pts []page, c *readCache, skipGone bool) ([]*page, error) {
 	out := make([]*page, len(pts))
 	var todo []int
 	for i := range pts {
@@ -250,7 +252,10 @@ func (s *Store) fetchPages(ctx context.Context, pts []page, c *readCache) ([]*pa
 		p := pts[todo[k]]
 		d, err := s.puller.Get(ctx, s.tag(p.tag))
 		if err != nil {
-			if ocierr.NotFound(err) {
+			switch {
+			case ocierr.NotFound(err) && skipGone:
+				return nil
+			case ocierr.NotFound(err):
 				return errPageGone
 			}
 			return fmt.Errorf("read %s from %s: %w", p.tag, s.ref, err)
@@ -266,10 +271,14 @@ func (s *Store) fetchPages(ctx context.Context, pts []page, c *readCache) ([]*pa
 	if err != nil {
 		return nil, err
 	}
-	for _, k := range todo {
-		c.pages[out[k].tag] = out[k]
+	kept := out[:0]
+	for _, p := range out {
+		if p != nil {
+			kept = append(kept, p)
+			c.pages[p.tag] = p
+		}
 	}
-	return out, nil
+	return kept, nil
 }
 
 // fetchSegments reads the journal segments of the pages that are not cached.

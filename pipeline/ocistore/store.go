@@ -55,7 +55,11 @@
 // has read or written. So a record comes after every record its writer had seen when it wrote
 // it (an approval after the stage that waited for it, a resume after the crash it continues),
 // and records written concurrently are ordered by writer id: the same journal on every machine.
-// A page deleted between listing and reading it (a fold) makes the read start again.
+// A page deleted between listing and reading it (a fold) makes the read start again; a tag
+// still listed after three tries whose manifest is gone is a page folded away and is skipped.
+// (A delete racing another writer's push can fail on distribution after removing the manifest
+// and before removing its tags; writers check that a deleted page's tag went and remove it by
+// name or through a tombstone manifest.)
 //
 // Guarantees: an Append that returned nil is in the registry and every later read on any
 // machine sees it, in the order above; records of one writer keep their order; a failed Append
@@ -561,10 +565,7 @@ func (s *Store) DeleteRun(ctx context.Context, runID string) error {
 		if err != nil {
 			return fail(err)
 		}
-		if err := s.deleteManifest(ctx, desc.Digest); err != nil {
-			return fail(err)
-		}
-		if err := s.untag(ctx, t); err != nil {
+		if err := s.deleteTagged(ctx, t, desc.Digest); err != nil {
 			return fail(err)
 		}
 	}
@@ -577,18 +578,43 @@ func (s *Store) DeleteRun(ctx context.Context, runID string) error {
 	return nil
 }
 
-// untag deletes a tag that outlived the deletion of its manifest: distribution removes a
-// manifest's tags with it, other registries (go-containerregistry's) delete tags separately.
-func (s *Store) untag(ctx context.Context, tag string) error {
+// deleteTagged deletes a tagged manifest and makes sure the tag went with it. Distribution
+// removes a manifest's tags with it, but a delete that races another writer's push can fail
+// after removing the manifest and before removing the tags (the retry then finds no manifest);
+// go-containerregistry's registry deletes tags separately. A tag left behind is deleted by
+// name, or, where that is unsupported (distribution 2.8), pointed at a tombstone manifest that
+// is then deleted by digest.
+func (s *Store) deleteTagged(ctx context.Context, tag string, h v1.Hash) error {
+	if err := s.deleteManifest(ctx, h); err != nil {
+		return err
+	}
 	if _, err := s.puller.Head(ctx, s.tag(tag)); ocierr.NotFound(err) {
 		return nil
 	} else if err != nil {
 		return err
 	}
-	if err := s.pusher.Delete(ctx, s.tag(tag)); err != nil && !ocierr.NotFound(err) {
+	err := s.pusher.Delete(ctx, s.tag(tag))
+	if err == nil || ocierr.NotFound(err) {
+		return nil
+	}
+	if !refused(err) && !badRequest(err) {
 		return fmt.Errorf("delete tag %s: %w", tag, err)
 	}
-	return nil
+	empty := emptyBlob()
+	raw, err := json.Marshal(v1.Manifest{SchemaVersion: 2, MediaType: types.OCIManifestSchema1,
+		ArtifactType: PageArtifactType, Config: empty.desc, Layers: []v1.Descriptor{empty.desc},
+		Annotations: map[string]string{"vnd.ferry.tombstone": tag}})
+	if err != nil {
+		return err
+	}
+	if err := s.upload(ctx, []blob{empty}); err != nil {
+		return err
+	}
+	tomb, err := s.putManifest(ctx, tag, raw)
+	if err != nil {
+		return err
+	}
+	return s.deleteManifest(ctx, tomb)
 }
 
 // cleanTitle checks a path relative to the run folder and returns it with '/'.

@@ -132,7 +132,7 @@ func (s *Store) push(ctx context.Context, rs *runState, fold bool) error {
 		uploads, add = append(uploads, c), append(add, c.desc)
 	}
 
-	num, layers, old := rs.page, rs.layers, []v1.Hash{}
+	num, layers, old, folded := rs.page, rs.layers, []v1.Hash{}, map[string]v1.Hash{}
 	switch {
 	case fold:
 		// One segment, then every chunk this writer pushed before and now.
@@ -141,8 +141,8 @@ func (s *Store) push(ctx context.Context, rs *runState, fold bool) error {
 			layers, add = append(layers, add[0]), add[1:]
 		}
 		layers = append(layers, rs.chunks...)
-		for _, h := range rs.pages {
-			old = append(old, h)
+		for n, h := range rs.pages {
+			folded[pageTag(rs.id, s.writer, n)] = h
 		}
 	case len(layers) >= s.pageLayers:
 		num, layers = num+1, nil
@@ -183,7 +183,15 @@ func (s *Store) push(ctx context.Context, rs *runState, fold bool) error {
 		rs.segs++
 	}
 	rs.page, rs.layers, rs.pages[num] = num, layers, digest
-	return s.deleteReplaced(ctx, old, digest)
+	if err := s.deleteReplaced(ctx, old, digest); err != nil {
+		return err
+	}
+	for tag, h := range folded {
+		if err := s.deleteTagged(ctx, tag, h); err != nil && !errors.Is(err, errDeleteRefused) {
+			return fmt.Errorf("delete folded page: %w", err)
+		}
+	}
+	return nil
 }
 
 // deleteReplaced deletes manifests this writer replaced. Registries that refuse deletes keep

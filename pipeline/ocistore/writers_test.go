@@ -117,6 +117,14 @@ func TestProcessesAppendConcurrently(t *testing.T) {
 	ninth := newStore(t, ref)
 	run, err := ninth.Load(ctx, runID)
 	if err != nil {
+		tags, _ := remote.List(mustTag(t, ref, runID).Context(), remote.WithContext(ctx))
+		for _, tg := range tags {
+			_, gerr := remote.Get(mustTag(t, ref, tg), remote.WithContext(ctx))
+			t.Logf("tag %s: %v", tg, gerr)
+		}
+		for i := range outs {
+			t.Logf("writer %d:\n%s", i, outs[i].String())
+		}
 		t.Fatal(err)
 	}
 	got := approvers(run)
@@ -481,6 +489,44 @@ func TestPageTags(t *testing.T) {
 			}
 			if !tagRE.MatchString(pageTag(strings.Repeat("9", 100), "0123456789ab", 999999)) {
 				t.Error("the longest page tag is not a valid tag")
+			}
+		})
+	}
+}
+
+// A tag that outlived its manifest's delete (a delete racing another writer's push can leave
+// one on distribution) is removed: by name, or through a tombstone where that is unsupported.
+func TestDeleteTaggedRemovesLeftoverTag(t *testing.T) {
+	for _, reg := range registries {
+		t.Run(reg.name, func(t *testing.T) {
+			ctx := t.Context()
+			ref := reg.ref(t)
+			s := newStore(t, ref)
+			if err := s.Create(ctx, newRun(runID)); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Append(ctx, runID, approval("a")); err != nil {
+				t.Fatal(err)
+			}
+			other := "20261125-000000-00000o"
+			if err := s.Create(ctx, newRun(other)); err != nil {
+				t.Fatal(err)
+			}
+			d, err := remote.Head(mustTag(t, ref, other), remote.WithContext(ctx))
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The page's tag is still there after deleting another manifest: it goes too.
+			tag := pageTag(runID, s.Writer(), 0)
+			if err := s.deleteTagged(ctx, tag, d.Digest); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := remote.Head(mustTag(t, ref, tag), remote.WithContext(ctx)); err == nil {
+				t.Errorf("tag %s left", tag)
+			}
+			got, err := newStore(t, ref).Load(ctx, runID)
+			if err != nil || len(got.Approvals) != 0 {
+				t.Errorf("Load after the page went = %v, %v", got, err)
 			}
 		})
 	}
