@@ -109,6 +109,7 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -565,9 +566,12 @@ func (s *Store) DeleteRun(ctx context.Context, runID string) error {
 		if err != nil {
 			return fail(err)
 		}
-		if err := s.deleteTagged(ctx, t, desc.Digest); err != nil {
+		if err := s.deleteManifest(ctx, desc.Digest); err != nil {
 			return fail(err)
 		}
+	}
+	if err := s.removeLeftoverTags(ctx, append(mine, runID)); err != nil {
+		return fail(err)
 	}
 	s.mu.Lock()
 	delete(s.runs, runID)
@@ -578,21 +582,38 @@ func (s *Store) DeleteRun(ctx context.Context, runID string) error {
 	return nil
 }
 
-// deleteTagged deletes a tagged manifest and makes sure the tag went with it. Distribution
-// removes a manifest's tags with it, but a delete that races another writer's push can fail
-// after removing the manifest and before removing the tags (the retry then finds no manifest);
-// go-containerregistry's registry deletes tags separately. A tag left behind is deleted by
-// name, or, where that is unsupported (distribution 2.8), pointed at a tombstone manifest that
-// is then deleted by digest.
-func (s *Store) deleteTagged(ctx context.Context, tag string, h v1.Hash) error {
-	if err := s.deleteManifest(ctx, h); err != nil {
-		return err
+// removeLeftoverTags makes sure tags whose manifests were deleted are gone. Distribution
+// removes a manifest's tags with it, but a delete racing another writer's push can fail after
+// removing the manifest and before removing its tags (the retry then finds no manifest), which
+// leaves a listed tag that answers 404; go-containerregistry's registry deletes tags
+// separately. A tag still listed is deleted by name or, where that is unsupported
+// (distribution 2.8), pointed at a tombstone manifest that is then deleted by digest.
+func (s *Store) removeLeftoverTags(ctx context.Context, deleted []string) error {
+	for round := 0; len(deleted) > 0; round++ {
+		tags, err := s.lister()(ctx, false)
+		if err != nil {
+			return err
+		}
+		var left []string
+		for _, tag := range tags {
+			if slices.Contains(deleted, tag) {
+				left = append(left, tag)
+			}
+		}
+		if len(left) > 0 && round == 3 {
+			return fmt.Errorf("tags %s are still listed after deleting them", strings.Join(left, ", "))
+		}
+		for _, tag := range left {
+			if err := s.removeTag(ctx, tag); err != nil {
+				return err
+			}
+		}
+		deleted = left
 	}
-	if _, err := s.puller.Head(ctx, s.tag(tag)); ocierr.NotFound(err) {
-		return nil
-	} else if err != nil {
-		return err
-	}
+	return nil
+}
+
+func (s *Store) removeTag(ctx context.Context, tag string) error {
 	err := s.pusher.Delete(ctx, s.tag(tag))
 	if err == nil || ocierr.NotFound(err) {
 		return nil

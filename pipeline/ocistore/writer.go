@@ -186,10 +186,18 @@ func (s *Store) push(ctx context.Context, rs *runState, fold bool) error {
 	if err := s.deleteReplaced(ctx, old, digest); err != nil {
 		return err
 	}
+	var gone []string
 	for tag, h := range folded {
-		if err := s.deleteTagged(ctx, tag, h); err != nil && !errors.Is(err, errDeleteRefused) {
+		if err := s.deleteManifest(ctx, h); err != nil {
+			if errors.Is(err, errDeleteRefused) {
+				return nil
+			}
 			return fmt.Errorf("delete folded page: %w", err)
 		}
+		gone = append(gone, tag)
+	}
+	if err := s.removeLeftoverTags(ctx, gone); err != nil {
+		return fmt.Errorf("delete folded pages: %w", err)
 	}
 	return nil
 }
