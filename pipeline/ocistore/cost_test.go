@@ -46,7 +46,7 @@ func stageAppend(tb testing.TB, s *Store, id string, svc, stage int, st pipeline
 	if err != nil {
 		tb.Fatal(err)
 	}
-	fmt.Fprintf(f, "%s s%02d: %s\n", name, stage, strings.Repeat("output ", 10))
+	fmt.Fprintf(f, "%s s%02d %s: %s\n", name, stage, st, strings.Repeat("output ", 10))
 	if err := f.Close(); err != nil {
 		tb.Fatal(err)
 	}
