@@ -504,3 +504,26 @@ func liveTicketAhead(dir, mine string) (string, error) {
 	}
 	return "", nil
 }
+
+// DeleteRun removes a run's folder: its record, journal, logs and work files.
+func (s *LocalStore) DeleteRun(ctx context.Context, runID string) error {
+	if err := validRunID(runID); err != nil {
+		return err
+	}
+	dir := s.Dir(runID)
+	if _, err := os.Stat(filepath.Join(dir, "run.json")); errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("run %s: %w", runID, ErrRunNotFound)
+	}
+	s.mu.Lock()
+	if j := s.journals[runID]; j != nil {
+		delete(s.journals, runID)
+		j.mu.Lock()
+		j.f.Close()
+		j.mu.Unlock()
+	}
+	s.mu.Unlock()
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("delete run %s: %w", runID, err)
+	}
+	return nil
+}

@@ -94,6 +94,7 @@ func (a *app) runsCommand() *cobra.Command {
 		},
 	}
 	f.bind(cmd)
+	cmd.AddCommand(a.runsPruneCommand())
 	return cmd
 }
 

@@ -1,57 +1,104 @@
 // Package ocistore keeps Ferry's runs in an OCI registry (state: oci://host/repository), so
-// that a run started in one CI job can be approved, resumed, cancelled and promoted from another
-// job or another machine.
+// that a run started in one CI job can be approved, resumed, cancelled and promoted from other
+// jobs on other machines, several of them appending to the same run at once.
 //
 // # Layout in the registry
 //
-// Every run is one OCI artifact in the repository, tagged with the run id:
+// A run is a root artifact, tagged with the run id, and the pages of its writers:
 //
-//	manifest  application/vnd.oci.image.manifest.v1+json, artifactType application/vnd.ferry.run.v1+json
-//	config    application/vnd.ferry.run.v1+json        run.json, byte for byte as LocalStore writes it
-//	layer 0   application/vnd.ferry.journal.v1+jsonl   journal.jsonl, one pipeline.Record per line
-//	layer 1.. text/plain                               every file under the run's logs/, one layer
-//	                                                   each, titled (org.opencontainers.image.title)
-//	                                                   with its path relative to the run folder
+//	<run>                    root: written once by Create
+//	  config   application/vnd.ferry.run.v1+json     run.json, byte for byte as LocalStore writes it
+//	  layer    application/vnd.oci.empty.v1+json     (annotation vnd.ferry.layout: 2)
+//	<run>_<writer>-<page>    one page of one writer's journal and logs (artifactType
+//	                         application/vnd.ferry.run.page.v1, config the empty descriptor)
+//	  layers   application/vnd.ferry.journal.v2+jsonl   a segment: the records of one push, one
+//	                                                    {"seq","clock","record"} per line
+//	           text/plain                               a log chunk: the bytes of a log file from
+//	                                                    an offset (annotations
+//	                                                    org.opencontainers.image.title: the path
+//	                                                    relative to the run folder,
+//	                                                    vnd.ferry.log.offset)
 //
-// Cached stage results are small artifacts in the same repository, tagged
-// cache-<stage>-<first 64 hex digits of the inputs digest>, whose config blob
-// (application/vnd.ferry.cache.v1+json) is the pipeline.CacheEntry. List ignores every tag that is
-// not a run.
+// A writer is one Store, that is one process: it picks a random 12-hex-digit id when it opens.
+// Run ids never contain "_", so a run's tags are its id and the tags that start with "<id>_".
+// Cached stage results are separate tags (cache-<stage>-<digest>); List ignores every tag that
+// is not a run root.
 //
-// Work files (image layouts, reports under work/) are not uploaded: they are big and only useful
-// on the machine that made them. A stage resumed elsewhere finds them missing, its Verifier
-// fails, and the engine runs it again there.
+// # Appending
+//
+// An Append uploads one new segment with the new records, one chunk per log that grew since the
+// last push (the new bytes only), and puts ONE manifest: the writer's current page with those
+// layers added. Blobs this Store uploaded or read are never asked about again; the registry is
+// asked (HEAD) only about blobs it may already have. A page takes layers until it has 16; then
+// it is marked full and never changes again, and the writer starts the next page. So an
+// append's bytes and requests do not grow with the journal: a segment, its chunks, and a
+// manifest of at most 16 layers. The manifest a push replaces is deleted by digest (the tag has
+// moved on), so superseded manifests are not left behind; registries that refuse deletes
+// (distribution without REGISTRY_STORAGE_DELETE_ENABLED=true) keep them untagged, which costs
+// storage only. Sync, which the engine calls when a run stops, folds the writer's pages into one
+// page with one segment holding all its records, then deletes the old pages: readers then fetch
+// one blob per writer instead of one per append. Folding uploads the writer's records a second
+// time, so the bytes uploaded stay linear in the journal.
+//
+// # Concurrent writers
+//
+// Registries have no compare-and-swap on tags, so no two processes ever write the same tag:
+// each writes only its own pages. That makes Append safe across machines: concurrent jobs of a
+// run (matrix entries appending for their services, an approval from a third machine) never
+// overwrite each other's records, and there is no conflict to report.
+//
+// A read lists the repository's tags, reads the root and every page of every writer (full pages
+// and segments are cached, so a reader that read before fetches only what is new), and merges
+// the writers' records into one journal. Each writer's records are deduplicated by number (a
+// fold leaves copies for a moment), then all are ordered by (clock, writer id, number). The
+// clock is a Lamport clock: a writer stamps each push with one more than the highest clock it
+// has read or written. So a record comes after every record its writer had seen when it wrote
+// it (an approval after the stage that waited for it, a resume after the crash it continues),
+// and records written concurrently are ordered by writer id: the same journal on every machine.
+// A page deleted between listing and reading it (a fold) makes the read start again; a tag
+// still listed after three tries whose manifest is gone is a page folded away and is skipped.
+// (A delete racing another writer's push can fail on distribution after removing the manifest
+// and before removing its tags; writers check that a deleted page's tag went and remove it by
+// name or through a tombstone manifest.)
+//
+// Guarantees: an Append that returned nil is in the registry and every later read on any
+// machine sees it, in the order above; records of one writer keep their order; a failed Append
+// may or may not have reached the registry (its records stay pending and go out with the next
+// push of this process; a Load drops them and shows the registry's state). Not guaranteed: two
+// processes that execute the same stage of the same service at once both succeed, and the
+// later record wins; the engine's run lock and owner record are there to prevent that.
+//
+// Logs are assembled from every writer's chunks: from offset 0, the chunk reaching furthest
+// wins. Logs only grow, so chunks that overlap agree.
+//
+// Runs written by the first layout (one tag whose manifest had the whole journal as layer 0 and
+// one layer per log file) still load: their journal comes first (clock 0) and their logs are
+// chunks at offset 0; appends to them go to pages like any other. Ferry versions of the first
+// layout cannot read runs of this one (they report 0 journal layers).
 //
 // # Local working copy
 //
 // Each Store has a working copy in Options.CacheDir laid out like a pipeline.LocalStore (which
-// serves Dir, Lock, the local cache and log files). Locks are therefore process-level, per
-// machine: cross-machine exclusion is the optimistic check below.
+// serves Dir, Lock, the local cache and log files). Locks are process-level, per machine.
+// Work files (image layouts, reports under work/) are not uploaded: they are big and only
+// useful on the machine that made them. A stage resumed elsewhere finds them missing, its
+// Verifier fails, and the engine runs it again there.
 //
-// # Consistency model
+// # Deleting runs
 //
-// The registry is the truth. For every run the Store remembers the manifest digest it last read
-// or wrote. Load always asks the registry first (one HEAD), downloading the run when the tag
-// moved or the working copy lacks it; Append and Sync push a new manifest only after a HEAD shows
-// the tag still at the remembered digest, and otherwise fail with ErrConflict instead of
-// overwriting another process's records: load the run again and redo the change. Append returns
-// once the registry has the new manifest (the durability contract of this backend), after
-// writing the journal to the working copy. Concurrent Appends in one process are batched into one
-// push. Records of an Append that failed stay pending and go out with the next successful push
-// of this process; a Load drops them and shows the registry's state.
-//
-// Registries offer no compare-and-swap on tags, so two processes that push the same run within
-// the same HEAD-to-PUT window (milliseconds) can both succeed and the first push is lost; its
-// process finds out at its next push (ErrConflict). The engine's owner record and run lock make
-// such concurrent writers rare; this Store makes them visible instead of silent.
+// DeleteRun deletes a run's pages and then its root by digest. Blobs are freed by the
+// registry's garbage collection (distribution: registry garbage-collect, with the registry
+// read-only), which keeps every blob a remaining manifest refers to.
 //
 // Transient registry errors are retried by go-containerregistry (WithRetryBackoff,
-// WithRetryStatusCodes); unchanged blobs are not uploaded again.
+// WithRetryStatusCodes).
 package ocistore
 
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -62,21 +109,23 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/ferry-ci/ferry/internal/ocierr"
 	"github.com/ferry-ci/ferry/pipeline"
 )
 
-// ErrConflict is returned when the registry's copy of a run changed since this process last read
-// or wrote it (or, for Create, when the run already exists). Load the run again and retry.
+// ErrConflict is returned by Create when the registry already has a run with that id.
 var ErrConflict = errors.New("run changed by another process")
 
 // Options configure a Store.
@@ -94,6 +143,9 @@ type Options struct {
 	Insecure bool
 }
 
+// pageLayers is how many layers a page takes before it is full.
+const pageLayers = 16
+
 // Store is a pipeline.Store backed by an OCI registry repository.
 type Store struct {
 	ref    string // oci://host/repository, for messages
@@ -101,6 +153,10 @@ type Store struct {
 	local  *pipeline.LocalStore
 	puller *remote.Puller
 	pusher *remote.Pusher
+	writer string // this Store's writer id
+	// pageLayers is pageLayers; tests lower it.
+	pageLayers int
+	noDelete   atomic.Bool // the registry refused a delete
 
 	mu    sync.Mutex
 	runs  map[string]*runState
@@ -108,42 +164,6 @@ type Store struct {
 }
 
 var _ pipeline.Store = (*Store)(nil)
-
-// runState is what this process knows about one run.
-type runState struct {
-	id string
-
-	// mu serialises pulls and pushes of the run in this process.
-	mu sync.Mutex
-	// digest is the manifest this process last read or wrote; zero when it has neither.
-	digest  v1.Hash
-	runJSON []byte
-	journal []byte                   // the journal at digest
-	pending []byte                   // records written locally, not yet in a successful push
-	logs    map[string]v1.Descriptor // title -> layer at digest
-	stamps  map[string]fileStamp     // title -> local file as last hashed
-
-	// qmu guards the queue of records waiting for a push.
-	qmu     sync.Mutex
-	queue   []byte
-	queued  int64 // Appends queued so far
-	taken   int64 // Appends moved into pending
-	pushed  int64 // Appends included in a successful push
-	dropped int64 // Appends dropped with the pending records by a pull
-}
-
-// dropPending forgets the records whose push failed: the registry's state wins.
-func (rs *runState) dropPending() {
-	rs.pending = nil
-	rs.dropped = rs.taken
-}
-
-// fileStamp avoids reading an unchanged log again.
-type fileStamp struct {
-	size int64
-	mod  time.Time
-	desc v1.Descriptor
-}
 
 // New opens the store at ref: oci://host[:port]/repository/path or host[:port]/repository/path.
 // It contacts no registry: the first operation does.
@@ -187,6 +207,7 @@ func New(ctx context.Context, ref string, opt Options) (*Store, error) {
 	}
 	return &Store{
 		ref: "oci://" + repo.Name(), repo: repo, local: local, puller: puller, pusher: pusher,
+		writer: newWriterID(), pageLayers: pageLayers,
 		runs: map[string]*runState{}, known: map[v1.Hash]bool{},
 	}, nil
 }
@@ -234,17 +255,30 @@ func ParseRef(ref string, insecure bool) (name.Repository, error) {
 // Ref is the store's reference, oci://host/repository.
 func (s *Store) Ref() string { return s.ref }
 
+// Writer is this Store's writer id: its pages are tagged <run>_<writer>-<page>.
+func (s *Store) Writer() string { return s.writer }
+
 var repoRE = regexp.MustCompile(`^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$`)
 
+// tagRE is what registries accept as a tag.
 var tagRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$`)
+
+// runIDRE leaves room in a tag for a page suffix (_<12 hex>-<6 digits>) and no "_".
+var runIDRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9.-]{0,99}$`)
 
 const cachePrefix = "cache-"
 
 func checkRunID(id string) error {
-	if !tagRE.MatchString(id) || strings.HasPrefix(id, cachePrefix) {
+	if !runIDRE.MatchString(id) || strings.HasPrefix(id, cachePrefix) {
 		return fmt.Errorf("invalid run id %q: not usable as a registry tag", id)
 	}
 	return nil
+}
+
+func newWriterID() string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 func (s *Store) state(id string) *runState {
@@ -252,7 +286,7 @@ func (s *Store) state(id string) *runState {
 	defer s.mu.Unlock()
 	rs := s.runs[id]
 	if rs == nil {
-		rs = &runState{id: id}
+		rs = newRunState(id)
 		s.runs[id] = rs
 	}
 	return rs
@@ -268,8 +302,8 @@ func (s *Store) Lock(ctx context.Context, name, holder string, onWait func(heldB
 	return s.local.Lock(ctx, name, holder, onWait)
 }
 
-// Create stores a new run in the working copy, then in the registry. It fails with ErrConflict
-// when the registry already has a run with that id.
+// Create stores a new run in the working copy, then its root in the registry. It fails with
+// ErrConflict when the registry already has a run with that id.
 func (s *Store) Create(ctx context.Context, run *pipeline.Run) error {
 	if err := checkRunID(run.ID); err != nil {
 		return fmt.Errorf("create run in %s: %w", s.ref, err)
@@ -278,7 +312,7 @@ func (s *Store) Create(ctx context.Context, run *pipeline.Run) error {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	exists := fmt.Errorf("create run %s in %s: already exists: %w", run.ID, s.ref, ErrConflict)
-	if !isZero(rs.digest) {
+	if rs.root != nil {
 		return exists
 	}
 	// Check before touching the working copy, which may hold that run.
@@ -294,38 +328,57 @@ func (s *Store) Create(ctx context.Context, run *pipeline.Run) error {
 	if err != nil {
 		return fmt.Errorf("create run %s: %w", run.ID, err)
 	}
-	rs.runJSON, rs.journal, rs.pending, rs.logs = data, nil, nil, nil
 	if err := s.writeJournal(rs); err != nil {
 		return err
 	}
-	if err := s.push(ctx, rs); err != nil {
-		rs.runJSON = nil
-		if errors.Is(err, ErrConflict) {
-			return exists
-		}
-		return err
+	if err := s.putRoot(ctx, run.ID, data); err != nil {
+		return fmt.Errorf("create run %s in %s: %w", run.ID, s.ref, err)
 	}
+	rs.root, rs.loaded = &root{runJSON: data, logs: map[string][]chunk{}}, true
 	return nil
 }
 
-// Append writes records to the working copy's journal and returns once the registry has a
-// manifest with them. Concurrent Appends share pushes.
+func (s *Store) putRoot(ctx context.Context, id string, runJSON []byte) error {
+	cfg, err := newBlob(runJSON, RunMediaType)
+	if err != nil {
+		return err
+	}
+	empty := emptyBlob()
+	raw, err := json.Marshal(v1.Manifest{
+		SchemaVersion: 2,
+		MediaType:     types.OCIManifestSchema1,
+		ArtifactType:  string(RunMediaType),
+		Config:        cfg.desc,
+		Layers:        []v1.Descriptor{empty.desc},
+		Annotations:   map[string]string{layoutAnnotation: "2"},
+	})
+	if err != nil {
+		return err
+	}
+	if err := s.upload(ctx, []blob{cfg, empty}); err != nil {
+		return err
+	}
+	_, err = s.putManifest(ctx, id, raw)
+	return err
+}
+
+// Append writes records to the working copy's journal and returns once the registry has them
+// in this writer's pages. Concurrent Appends of this process share pushes.
 func (s *Store) Append(ctx context.Context, runID string, recs ...pipeline.Record) error {
 	if err := checkRunID(runID); err != nil {
 		return fmt.Errorf("append to run in %s: %w", s.ref, err)
 	}
-	var buf bytes.Buffer
+	lines := make([]json.RawMessage, 0, len(recs))
 	for _, r := range recs {
 		line, err := json.Marshal(r)
 		if err != nil {
 			return fmt.Errorf("encode journal record of run %s: %w", runID, err)
 		}
-		buf.Write(line)
-		buf.WriteByte('\n')
+		lines = append(lines, line)
 	}
 	rs := s.state(runID)
 	rs.qmu.Lock()
-	rs.queue = append(rs.queue, buf.Bytes()...)
+	rs.queue = append(rs.queue, lines...)
 	rs.queued++
 	mine := rs.queued
 	rs.qmu.Unlock()
@@ -338,32 +391,41 @@ func (s *Store) Append(ctx context.Context, runID string, recs ...pipeline.Recor
 	case rs.dropped >= mine:
 		// Another Append took these records into a push that failed, and the run was loaded
 		// again since.
-		return fmt.Errorf("append to run %s in %s: the push failed and the run was loaded again: %w", runID, s.ref, ErrConflict)
+		return fmt.Errorf("append to run %s in %s: the push failed and the run was loaded again", runID, s.ref)
 	}
-	if isZero(rs.digest) {
+	if !rs.loaded {
 		// Neither created nor loaded by this process: start from the registry's state.
 		if err := s.pull(ctx, rs); err != nil {
 			return err
 		}
 	}
-	rs.qmu.Lock()
-	batch, upto := rs.queue, rs.queued
-	rs.queue = nil
-	rs.qmu.Unlock()
-	rs.pending = append(rs.pending, batch...)
-	rs.taken = upto
+	rs.take()
+	upto := rs.taken
 	if err := s.writeJournal(rs); err != nil {
 		return err
 	}
-	if err := s.push(ctx, rs); err != nil {
+	if err := s.push(ctx, rs, false); err != nil {
 		return err
 	}
 	rs.pushed = upto
 	return nil
 }
 
-// Load fetches the run's state from the registry (downloading it into the working copy when it
-// changed or is missing there) and replays its journal.
+// pull reads the run from the registry into rs and the working copy.
+func (s *Store) pull(ctx context.Context, rs *runState) error {
+	r, err := s.read(ctx, rs.id, s.lister(), rs.readCache)
+	if err != nil {
+		return err
+	}
+	if _, err := decodeRun(rs.id, r.runJSON, r.journal); err != nil {
+		return fmt.Errorf("pull run %s from %s: %w", rs.id, s.ref, err)
+	}
+	return s.applyRemote(ctx, rs, r)
+}
+
+// Load reads the run from the registry (every writer's records, merged), brings the working
+// copy up to date and replays the journal. Records of a failed Append of this process are
+// dropped.
 func (s *Store) Load(ctx context.Context, runID string) (*pipeline.Run, error) {
 	if err := checkRunID(runID); err != nil {
 		return nil, fmt.Errorf("load run from %s: %w", s.ref, err)
@@ -371,34 +433,23 @@ func (s *Store) Load(ctx context.Context, runID string) (*pipeline.Run, error) {
 	rs := s.state(runID)
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
-	desc, err := s.puller.Head(ctx, s.tag(runID))
+	r, err := s.read(ctx, runID, s.lister(), rs.readCache)
 	if err != nil {
-		if ocierr.NotFound(err) {
-			return nil, fmt.Errorf("run %s in %s: %w", runID, s.ref, pipeline.ErrRunNotFound)
-		}
-		return nil, fmt.Errorf("load run %s from %s: %w", runID, s.ref, err)
+		return nil, fmt.Errorf("load run %s: %w", runID, err)
 	}
-	_, statErr := os.Stat(filepath.Join(s.Dir(runID), "run.json"))
-	switch {
-	case desc.Digest != rs.digest || statErr != nil:
-		if err := s.pull(ctx, rs); err != nil {
-			return nil, err
-		}
-	case len(rs.pending) > 0:
-		rs.dropPending()
-		if err := s.writeJournal(rs); err != nil {
-			return nil, err
-		}
-	}
-	run, err := decodeRun(runID, rs.runJSON, rs.journal)
+	run, err := decodeRun(runID, r.runJSON, r.journal)
 	if err != nil {
 		return nil, fmt.Errorf("load run %s from %s: %w", runID, s.ref, err)
+	}
+	rs.dropPending()
+	if err := s.applyRemote(ctx, rs, r); err != nil {
+		return nil, err
 	}
 	return run, nil
 }
 
-// Sync pushes the run's logs (and any records whose push failed) to the registry. It pushes
-// nothing when the registry is up to date.
+// Sync pushes the run's logs (and any records whose push failed) to the registry, and folds
+// this writer's pages into one. It pushes nothing when the registry is up to date.
 func (s *Store) Sync(ctx context.Context, runID string) error {
 	if err := checkRunID(runID); err != nil {
 		return fmt.Errorf("sync run to %s: %w", s.ref, err)
@@ -406,23 +457,21 @@ func (s *Store) Sync(ctx context.Context, runID string) error {
 	rs := s.state(runID)
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
-	if isZero(rs.digest) {
+	if !rs.loaded {
 		if err := s.pull(ctx, rs); err != nil {
 			return err
 		}
 	}
-	return s.push(ctx, rs)
+	return s.push(ctx, rs, true)
 }
 
-// List returns every run in the repository, newest first. It reads run.json and the journal of
-// each from the registry and leaves the working copy alone. Tags that are not runs are skipped,
-// and so are runs that cannot be decoded.
+// List returns every run in the repository, newest first. It reads each from the registry and
+// leaves the working copy alone. Tags that are not run roots are skipped, and so are runs that
+// cannot be decoded.
 func (s *Store) List(ctx context.Context) ([]*pipeline.Run, error) {
-	tags, err := s.puller.List(ctx, s.repo)
+	list := s.lister()
+	tags, err := list(ctx, false)
 	if err != nil {
-		if ocierr.NotFound(err) {
-			return nil, nil // nothing pushed yet
-		}
 		return nil, fmt.Errorf("list runs in %s: %w", s.ref, err)
 	}
 	var ids []string
@@ -432,51 +481,30 @@ func (s *Store) List(ctx context.Context) ([]*pipeline.Run, error) {
 		}
 	}
 	runs := make([]*pipeline.Run, len(ids))
-	errs := make([]error, len(ids))
-	sem := make(chan struct{}, 4)
-	var wg sync.WaitGroup
-	for i, id := range ids {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			select {
-			case sem <- struct{}{}:
-				defer func() { <-sem }()
-			case <-ctx.Done():
-				errs[i] = ctx.Err()
-				return
-			}
-			runs[i], errs[i] = s.readRun(ctx, id)
-		}()
-	}
-	wg.Wait()
-	var out []*pipeline.Run
-	for i, r := range runs {
+	err = parallel(ctx, len(ids), func(i int) error {
+		r, err := s.read(ctx, ids[i], list, newReadCache())
 		switch {
-		case errs[i] != nil:
-			return nil, fmt.Errorf("list runs in %s: %w", s.ref, errs[i])
-		case r != nil:
+		case ocierr.NotFound(err), errors.Is(err, pipeline.ErrRunNotFound), errors.Is(err, errNotRun):
+			return nil
+		case err != nil:
+			return err
+		}
+		if run, err := decodeRun(ids[i], r.runJSON, r.journal); err == nil {
+			runs[i] = run // like LocalStore.List: an unreadable run is skipped
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list runs in %s: %w", s.ref, err)
+	}
+	var out []*pipeline.Run
+	for _, r := range runs {
+		if r != nil {
 			out = append(out, r)
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID > out[j].ID })
 	return out, nil
-}
-
-// readRun reads one tag as a run, nil when it is not one (or is gone, or undecodable).
-func (s *Store) readRun(ctx context.Context, id string) (*pipeline.Run, error) {
-	a, err := s.fetchRun(ctx, id)
-	if err != nil {
-		if ocierr.NotFound(err) || errors.Is(err, errNotRun) {
-			return nil, nil
-		}
-		return nil, err
-	}
-	run, err := decodeRun(id, a.runJSON, a.journal)
-	if err != nil {
-		return nil, nil // like LocalStore.List: an unreadable run is skipped
-	}
-	return run, nil
 }
 
 // OpenLog opens a log from the working copy, or streams it from the registry when this machine
@@ -493,27 +521,121 @@ func (s *Store) OpenLog(ctx context.Context, runID, rel string) (io.ReadCloser, 
 	if err == nil || !errors.Is(err, fs.ErrNotExist) {
 		return f, err
 	}
-	d, err := s.puller.Get(ctx, s.tag(runID))
+	rs := s.state(runID)
+	rs.mu.Lock()
+	r, err := s.read(ctx, runID, s.lister(), rs.readCache)
+	rs.mu.Unlock()
 	if err != nil {
+		return nil, fmt.Errorf("open log %s of run %s: %w", rel, runID, err)
+	}
+	chunks := r.logs[title]
+	if len(chunks) == 0 {
+		return nil, fmt.Errorf("open log %s of run %s in %s: %w", rel, runID, s.ref, fs.ErrNotExist)
+	}
+	pieces, _ := assemble(chunks)
+	return s.openPieces(ctx, pieces), nil
+}
+
+// DeleteRun deletes a run from the registry (its writers' pages, then its root) and from the
+// working copy. The blobs stay until the registry's garbage collection.
+func (s *Store) DeleteRun(ctx context.Context, runID string) error {
+	if err := checkRunID(runID); err != nil {
+		return fmt.Errorf("delete run from %s: %w", s.ref, err)
+	}
+	fail := func(err error) error { return fmt.Errorf("delete run %s from %s: %w", runID, s.ref, err) }
+	tags, err := s.lister()(ctx, false)
+	if err != nil {
+		return fail(err)
+	}
+	var mine []string
+	found := false
+	for _, t := range tags {
+		if id, _, _, ok := parsePageTag(t); ok && id == runID {
+			mine = append(mine, t)
+		}
+		found = found || t == runID
+	}
+	if !found {
+		return fmt.Errorf("run %s in %s: %w", runID, s.ref, pipeline.ErrRunNotFound)
+	}
+	for _, t := range append(mine, runID) { // the root last: a prune stopped halfway is seen again
+		desc, err := s.puller.Head(ctx, s.tag(t))
 		if ocierr.NotFound(err) {
-			return nil, fmt.Errorf("open log %s of run %s in %s: %w", rel, runID, s.ref, pipeline.ErrRunNotFound)
+			continue
 		}
-		return nil, fmt.Errorf("open log %s of run %s in %s: %w", rel, runID, s.ref, err)
+		if err != nil {
+			return fail(err)
+		}
+		if err := s.deleteManifest(ctx, desc.Digest); err != nil {
+			return fail(err)
+		}
 	}
-	var m v1.Manifest
-	if err := json.Unmarshal(d.Manifest, &m); err != nil {
-		return nil, fmt.Errorf("open log %s of run %s in %s: decode manifest: %w", rel, runID, s.ref, err)
+	if err := s.removeLeftoverTags(ctx, append(mine, runID)); err != nil {
+		return fail(err)
 	}
-	for _, l := range m.Layers {
-		if l.MediaType == LogMediaType && l.Annotations[v1TitleAnnotation] == title {
-			rc, err := s.openBlob(ctx, l.Digest)
-			if err != nil {
-				return nil, fmt.Errorf("open log %s of run %s in %s: %w", rel, runID, s.ref, err)
+	s.mu.Lock()
+	delete(s.runs, runID)
+	s.mu.Unlock()
+	if err := os.RemoveAll(s.Dir(runID)); err != nil {
+		return fail(err)
+	}
+	return nil
+}
+
+// removeLeftoverTags makes sure tags whose manifests were deleted are gone. Distribution
+// removes a manifest's tags with it, but a delete racing another writer's push can fail after
+// removing the manifest and before removing its tags (the retry then finds no manifest), which
+// leaves a listed tag that answers 404; go-containerregistry's registry deletes tags
+// separately. A tag still listed is deleted by name or, where that is unsupported
+// (distribution 2.8), pointed at a tombstone manifest that is then deleted by digest.
+func (s *Store) removeLeftoverTags(ctx context.Context, deleted []string) error {
+	for round := 0; len(deleted) > 0; round++ {
+		tags, err := s.lister()(ctx, false)
+		if err != nil {
+			return err
+		}
+		var left []string
+		for _, tag := range tags {
+			if slices.Contains(deleted, tag) {
+				left = append(left, tag)
 			}
-			return rc, nil
 		}
+		if len(left) > 0 && round == 3 {
+			return fmt.Errorf("tags %s are still listed after deleting them", strings.Join(left, ", "))
+		}
+		for _, tag := range left {
+			if err := s.removeTag(ctx, tag); err != nil {
+				return err
+			}
+		}
+		deleted = left
 	}
-	return nil, fmt.Errorf("open log %s of run %s in %s: %w", rel, runID, s.ref, fs.ErrNotExist)
+	return nil
+}
+
+func (s *Store) removeTag(ctx context.Context, tag string) error {
+	err := s.pusher.Delete(ctx, s.tag(tag))
+	if err == nil || ocierr.NotFound(err) {
+		return nil
+	}
+	if !refused(err) && !badRequest(err) {
+		return fmt.Errorf("delete tag %s: %w", tag, err)
+	}
+	empty := emptyBlob()
+	raw, err := json.Marshal(v1.Manifest{SchemaVersion: 2, MediaType: types.OCIManifestSchema1,
+		ArtifactType: PageArtifactType, Config: empty.desc, Layers: []v1.Descriptor{empty.desc},
+		Annotations: map[string]string{"vnd.ferry.tombstone": tag}})
+	if err != nil {
+		return err
+	}
+	if err := s.upload(ctx, []blob{empty}); err != nil {
+		return err
+	}
+	tomb, err := s.putManifest(ctx, tag, raw)
+	if err != nil {
+		return err
+	}
+	return s.deleteManifest(ctx, tomb)
 }
 
 // cleanTitle checks a path relative to the run folder and returns it with '/'.
@@ -538,5 +660,3 @@ func decodeRun(id string, runJSON, journal []byte) (*pipeline.Run, error) {
 	}
 	return run, nil
 }
-
-func isZero(h v1.Hash) bool { return h == v1.Hash{} }
