@@ -1,7 +1,7 @@
 // Package evidence builds and reads the evidence Ferry attaches to an image as OCI referrers
 // (artifacts whose subject is the image's digest): the scan report, the signed approvals and
 // a provenance statement (in-toto Statement v1 with a SLSA provenance v1 predicate). Each
-// artifact is one OCI image manifest with the empty config, one payload layer and, when a
+// artifact is one OCI image manifest with an empty config, one payload layer and, when a
 // signing key is configured, a second layer holding an SSH signature (SSHSIG, namespace
 // ferry-evidence) over the payload's bytes, which `ssh-keygen -Y verify` checks too.
 //
@@ -32,8 +32,6 @@ const (
 	InTotoType = "application/vnd.in-toto+json"
 	// SignatureMediaType is an armored SSHSIG signature over the payload layer.
 	SignatureMediaType = "application/vnd.ferry.sshsig.v1"
-	// EmptyConfigType is OCI's empty descriptor: artifacts have no image config.
-	EmptyConfigType = "application/vnd.oci.empty.v1+json"
 )
 
 // Annotations on every evidence manifest.
@@ -47,7 +45,7 @@ const (
 // signature is never evidence.
 const Namespace = "ferry-evidence"
 
-// EmptyConfig is the content of the empty config blob.
+// EmptyConfig is the content of every artifact's config blob.
 var EmptyConfig = []byte("{}")
 
 // Artifact is one piece of evidence: a payload of a type, and its signature when signed.
@@ -97,7 +95,10 @@ func (a Artifact) Manifest(subject v1.Descriptor) (Manifest, error) {
 	if a.ArtifactType == "" || a.PayloadType == "" || len(a.Payload) == 0 {
 		return Manifest{}, errors.New("evidence artifact without a type or payload")
 	}
-	cfg := blob(EmptyConfigType, EmptyConfig)
+	// The config is the empty JSON object with the artifact type as its media type, as well
+	// as the manifest's artifactType: registries whose referrers API reports the config's
+	// media type (go-containerregistry's) list the same type as those that read artifactType.
+	cfg := blob(a.ArtifactType, EmptyConfig)
 	blobs := []Blob{cfg, blob(a.PayloadType, a.Payload)}
 	if a.Signature != nil {
 		blobs = append(blobs, blob(SignatureMediaType, a.Signature))

@@ -32,7 +32,7 @@ type rawManifest struct {
 	mt  types.MediaType
 }
 
-func (m rawManifest) RawManifest() ([]byte, error)         { return m.raw, nil }
+func (m rawManifest) RawManifest() ([]byte, error)        { return m.raw, nil }
 func (m rawManifest) MediaType() (types.MediaType, error) { return m.mt, nil }
 
 // Attach pushes an artifact as a referrer of subject into repo and returns the artifact
@@ -203,4 +203,27 @@ func CopyManifest(from, to name.Reference, want v1.Hash, opts []remote.Option) e
 		return fmt.Errorf("copy %s to %s: %w", from, to, err)
 	}
 	return nil
+}
+
+// VerifyImage reads the evidence attached to an image from the registry and judges it. The
+// repository the provenance names is asked whether it holds the digest, unless opt says how.
+func VerifyImage(ctx context.Context, image name.Digest, opts []remote.Option, opt pev.VerifyOptions) (pev.Result, error) {
+	found, err := Fetch(ctx, image, opts)
+	if err != nil {
+		return pev.Result{}, err
+	}
+	if opt.Holds == nil {
+		opt.Holds = func(ctx context.Context, repo, digest string) (bool, error) {
+			d, err := name.NewDigest(repo + "@" + digest)
+			if err != nil {
+				return false, err
+			}
+			_, err = remote.Head(d, append(opts, remote.WithContext(ctx))...)
+			if ocierr.NotFound(err) {
+				return false, nil
+			}
+			return err == nil, err
+		}
+	}
+	return pev.Verify(ctx, image.Context().Name()+"@"+image.DigestStr(), found, opt), nil
 }
