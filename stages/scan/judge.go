@@ -29,7 +29,7 @@ func Judge(report []byte, p evidence.ScanPolicy, at time.Time) (bool, []string, 
 	v := Evaluate(r, pol, at)
 	var failing []string
 	for _, f := range v.Failing {
-		failing = append(failing, describeFinding(f))
+		failing = append(failing, string(f.Severity)+" "+describeFinding(f))
 	}
 	for _, ig := range v.ExpiredIgnores {
 		failing = append(failing, describeExpired(ig))
