@@ -66,8 +66,8 @@ func tag(version, commit string) string {
 func (s *Stage) DryRun(job *pipeline.Job) string {
 	what := fmt.Sprintf("re-tag the pushed digest as %s with its referrers and the approvals as evidence",
 		Destination(job.Config, job.Env, job.Pipeline.Name, job.Pipeline.Version, job.Run.Event.After))
-	if out, ok := job.Pipeline.Output(config.StageChart); ok && out.Chart != nil {
-		what += " and the chart as " + ChartDestination(job.Config, job.Env, out.Chart)
+	if job.Service != nil && job.Service.Chart != "" {
+		what += fmt.Sprintf(", and the chart by digest to %s/%s/helm", job.Config.Registry, job.Env.RegistryNamespace)
 	}
 	return what
 }
