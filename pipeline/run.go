@@ -229,7 +229,7 @@ type Outputs struct {
 	Push    *PushOutput    `json:"push,omitempty"`
 	Chart   *ChartOutput   `json:"chart,omitempty"`
 	Approve *ApproveOutput `json:"approve,omitempty"`
-	Promote *PushOutput    `json:"promote,omitempty"`
+	Promote *PromoteOutput `json:"promote,omitempty"`
 	Deploy  *DeployOutput  `json:"deploy,omitempty"`
 }
 
@@ -284,6 +284,17 @@ type PushOutput struct {
 	Ref    string   `json:"ref"`
 	Digest string   `json:"digest"`
 	Tags   []string `json:"tags,omitempty"`
+}
+
+// PromoteOutput is an image promoted into an environment's registry namespace, with the
+// chart promoted beside it and the evidence attached to the promoted digest.
+type PromoteOutput struct {
+	PushOutput
+	// Chart is the promoted chart, <registry>/<namespace>/helm/<chart>@sha256:…, when the
+	// service has one.
+	Chart *PushOutput `json:"chart,omitempty"`
+	// Evidence lists the referrers of the promoted digest (manifest digests).
+	Evidence []string `json:"evidence,omitempty"`
 }
 
 // ChartOutput is a Helm chart pushed to an OCI registry, packaged once per run: every

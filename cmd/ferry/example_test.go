@@ -269,6 +269,22 @@ func TestReleaseApprovalAcrossMachines(t *testing.T) {
 	if err != nil || desc.Digest.String() != pushed.Digest {
 		t.Errorf("prod tag = %v %v, want %s", desc, err, pushed.Digest)
 	}
+	if len(promoted.Evidence) != 2 {
+		t.Errorf("prod evidence = %v, want the provenance and the approvals", promoted.Evidence)
+	}
+
+	// From the registry alone, pinned by the trunk's ferry.yaml: provenance, approvals and the
+	// promoted digest hold; this pipeline has no scan stage, so the scan check fails.
+	r = runFerry(t, t.TempDir(), nil, "", "verify", promoted.Ref, "--env", "prod", "--config", cfgPath)
+	for _, want := range []string{"provenance held", "approvals  held", "prod approved by alice@example.com in run " + run.ID + " (policy and signers pinned by --config",
+		"promotion  held", "scan       FAILED  no scan report attached", "not verified: 1 of 4 checks failed"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("verify lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	if r.code != exitFailed {
+		t.Errorf("verify: exit %d, want %d", r.code, exitFailed)
+	}
 }
 
 // TestExampleReleaseThroughQA runs the example's release pipeline for release/delivery/v1.0.2

@@ -17,6 +17,7 @@ import (
 
 	"github.com/ferry-ci/ferry/pipeline"
 	"github.com/ferry-ci/ferry/pipeline/config"
+	"github.com/ferry-ci/ferry/pipeline/mask"
 	"github.com/ferry-ci/ferry/pipeline/report"
 	"github.com/ferry-ci/ferry/pipeline/workspace"
 	"github.com/ferry-ci/ferry/stages/command"
@@ -146,6 +147,7 @@ func (a *app) setupEngine(ctx context.Context, ws workspaceFlags, rf renderFlags
 	}
 	// Tokens and client keys of the kubeconfig deploy uses are secrets too.
 	a.masker.Add(deploy.KubeconfigSecrets(kubeconfigPath(a.env, rf.stages.kubeconfig))...)
+	a.masker.Add(mask.SecretsFromEnv(a.env, []string{"FERRY_SIGNING_KEY_PASSPHRASE"})...)
 	rend, err := a.newRenderer(rf, cfg.Root)
 	if err != nil {
 		return nil, err

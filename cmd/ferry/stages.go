@@ -11,6 +11,7 @@ import (
 	"github.com/ferry-ci/ferry/stages/chart"
 	"github.com/ferry-ci/ferry/stages/command"
 	"github.com/ferry-ci/ferry/stages/deploy"
+	"github.com/ferry-ci/ferry/stages/evidence"
 	"github.com/ferry-ci/ferry/stages/image"
 	"github.com/ferry-ci/ferry/stages/promote"
 	"github.com/ferry-ci/ferry/stages/push"
@@ -36,9 +37,10 @@ func stageSet(env func(string) string, f stageFlags, cfg *config.Config) (pipeli
 		command.Test(),
 		&image.Stage{Keychain: keychain, Source: sourceURL(env), CacheDir: builders},
 		&scan.Stage{ReportDir: f.scanDir, ToolsDir: pinned.ToolsDir(env)},
-		&push.Stage{Keychain: keychain, PlainHTTP: f.plainHTTP},
+		&evidence.AtPush{Push: &push.Stage{Keychain: keychain, PlainHTTP: f.plainHTTP}, Keychain: keychain,
+			Signer: signingKey(env), Source: sourceURL(env), Version: buildVersion()},
 		approve.Stage{Signers: workspace.TrunkSigners(cfg)},
-		&promote.Stage{Keychain: keychain},
+		&promote.Stage{Keychain: keychain, Signers: workspace.TrunkSigners(cfg), Signer: signingKey(env)},
 		&chart.Stage{Keychain: keychain, PlainHTTP: f.plainHTTP},
 		&deploy.Stage{Keychain: keychain, Kubeconfig: kubeconfigPath(env, f.kubeconfig), PlainHTTP: f.plainHTTP},
 	)
@@ -61,4 +63,10 @@ func sourceURL(env func(string) string) string {
 		return server + "/" + repo
 	}
 	return env("BUILD_REPOSITORY_URI")
+}
+
+// signingKey signs evidence with the SSH key file FERRY_SIGNING_KEY names (decrypted with
+// FERRY_SIGNING_KEY_PASSPHRASE); nil, and unsigned evidence, without one.
+func signingKey(env func(string) string) evidence.SignerFunc {
+	return evidence.KeyFile(env("FERRY_SIGNING_KEY"), env("FERRY_SIGNING_KEY_PASSPHRASE"))
 }

@@ -42,6 +42,8 @@ type runSummary struct {
 	finished bool
 	order    []stageKey
 	rows     map[stageKey]*stageRow
+	// state is the run as RunFinished left it, for the release record.
+	state *pipeline.Run
 }
 
 func newRunSummary() runSummary {
@@ -77,7 +79,7 @@ func (s *runSummary) observe(e pipeline.Event) {
 		}
 	case pipeline.RunFinished:
 		s.finished = true
-		s.message, s.duration = e.Message, e.Duration
+		s.message, s.duration, s.state = e.Message, e.Duration, e.State
 		s.fromState(e.State)
 		s.status = e.Status
 		if s.status == "" && e.State != nil {
@@ -251,6 +253,9 @@ func writeSummaryMarkdown(w io.Writer, s *runSummary) error {
 			out = "`" + strings.ReplaceAll(out, "`", "'") + "`"
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", mdCell(r.Service), mdCell(string(r.Stage)), mdCell(status), fmtDuration(r.Duration), mdCell(out))
+	}
+	if s.state != nil {
+		writeReleaseMarkdown(&b, Releases(s.state))
 	}
 	_, err := w.Write(b.Bytes())
 	return err

@@ -60,6 +60,9 @@ type jsonRun struct {
 	*pipeline.Run
 	Status   pipeline.Status  `json:"status"`
 	Services []jsonServiceRun `json:"services"`
+	// Release links, per service, commit → image → scan → environments (approvals, digest,
+	// revision).
+	Release map[string]Release `json:"release,omitempty"`
 }
 
 type jsonServiceRun struct {
@@ -68,7 +71,7 @@ type jsonServiceRun struct {
 }
 
 func runJSON(run *pipeline.Run) jsonRun {
-	out := jsonRun{Run: run, Status: run.Status(), Services: []jsonServiceRun{}}
+	out := jsonRun{Run: run, Status: run.Status(), Services: []jsonServiceRun{}, Release: Releases(run)}
 	for _, s := range run.Services {
 		out.Services = append(out.Services, jsonServiceRun{ServiceRun: s, Status: s.Status()})
 	}

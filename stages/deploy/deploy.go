@@ -72,6 +72,7 @@ func (s *Stage) Run(ctx context.Context, job *pipeline.Job) error {
 	if !ok || chartOut.Chart == nil {
 		return pipeline.Permanent(errors.New("nothing to deploy: the chart stage recorded no chart"))
 	}
+	chartOut.Chart = chartFor(job, chartOut.Chart)
 	img, err := imageFor(job)
 	if err != nil {
 		return pipeline.Permanent(err)
@@ -215,6 +216,18 @@ func (s *Stage) keychain() authn.Keychain {
 	return authn.DefaultKeychain
 }
 
+// chartFor is the chart the environment deploys: the promoted copy (same digest, in the
+// environment's registry namespace) when the environment promotes, else the pushed chart.
+func chartFor(job *pipeline.Job, pushed *pipeline.ChartOutput) *pipeline.ChartOutput {
+	st := job.Pipeline.Stage(pipeline.NewStageID(config.StagePromote, job.Env.Name))
+	if st == nil || st.Outputs.Promote == nil || st.Outputs.Promote.Chart == nil {
+		return pushed
+	}
+	c := *pushed
+	c.Ref = st.Outputs.Promote.Chart.Ref
+	return &c
+}
+
 // imageFor is the image the environment runs: the promoted copy when the environment promotes,
 // else the pushed image, with the tag it carries (the release version, else the commit).
 func imageFor(job *pipeline.Job) (image, error) {
@@ -222,7 +235,7 @@ func imageFor(job *pipeline.Job) (image, error) {
 	var out *pipeline.PushOutput
 	for _, st := range job.Pipeline.Stages {
 		if st.ID == src && st.Outputs.Promote != nil {
-			out = st.Outputs.Promote
+			out = &st.Outputs.Promote.PushOutput
 		}
 	}
 	if out == nil {
