@@ -101,6 +101,11 @@ func TestCacheSharedThroughTheRegistry(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := newMachine(t, origin, "feature/tracking")
+	r := runFerry(t, b.dir, b.env, "", "plan", "--ref", "feature/tracking", "--state", state, "--explain")
+	want := "delivery build: cached (run " + first.ID + "), its output files restored from the store when it runs"
+	if r.code != 0 || !strings.Contains(r.stdout, want) {
+		t.Errorf("plan --explain on the fresh clone: exit %d, want %q in\n%s%s", r.code, want, r.stdout, r.stderr)
+	}
 	second := b.run(t, state)
 	if err := os.Rename(away, a.env["FERRY_CACHE_DIR"]); err != nil {
 		t.Fatal(err)
@@ -132,8 +137,8 @@ func TestCacheSharedThroughTheRegistry(t *testing.T) {
 
 	commitTo(t, origin, "src/shipping/common/common.go") // on feature/tracking
 	c := newMachine(t, origin, "feature/tracking")
-	r := runFerry(t, c.dir, c.env, "", "plan", "--ref", "feature/tracking", "--state", state, "--explain")
-	want := "build: runs — inputs changed since run " + first.ID + ": src/shipping/common/common.go\n"
+	r = runFerry(t, c.dir, c.env, "", "plan", "--ref", "feature/tracking", "--state", state, "--explain")
+	want = "delivery build: runs — inputs changed since run " + first.ID + ": src/shipping/common/common.go\n"
 	if r.code != 0 || !strings.Contains(r.stdout, want) {
 		t.Errorf("plan --explain: exit %d, want %q in\n%s%s", r.code, want, r.stdout, r.stderr)
 	}
