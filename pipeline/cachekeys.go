@@ -5,8 +5,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os/exec"
 	"slices"
 	"strings"
@@ -113,4 +115,179 @@ func runTool(ctx context.Context, c *config.Command, dir string, environ []strin
 		return "", errors.New(msg)
 	}
 	return buf.String(), nil
+}
+
+// Input is one named part of a cache key, so that a miss can say what changed: a source file
+// (its path, "mode blob-hash"), a config field (services.delivery.build), a variable of
+// globalEnv or cacheEnv (its value's hash), a cache.tools command (its output's hash), or one of
+// the stage's own inputs (tool, build outputs, build context, vulnerability DB).
+type Input struct {
+	Name   string `json:"name"`
+	Digest string `json:"digest"`
+}
+
+// SourceLister is implemented by Sources that can list, file by file, what a service's
+// sources digest is made of. It is asked only on a miss and when a result is saved: a hit
+// needs the digest alone.
+type SourceLister interface {
+	SourceInputs(ctx context.Context, service string) ([]Input, error)
+}
+
+// cacheKey is a stage's inputs digest and the named parts it was made of. The sources are
+// listed file by file only when needed (listInputs).
+type cacheKey struct {
+	digest    string
+	cacheable bool
+	inputs    []Input
+	// listed is inputs with the sources, once listInputs ran.
+	listed []Input
+}
+
+func digestOf(data []byte) string {
+	sum := sha256.Sum256(data)
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// addJSON adds v under name; a JSON object adds one input per member (name.member), so that
+// a change to services.delivery.build does not read as "the service's config".
+func (k *cacheKey) addJSON(name string, v any) {
+	data, _ := json.Marshal(v)
+	var members map[string]json.RawMessage
+	if json.Unmarshal(data, &members) != nil || len(members) == 0 {
+		k.inputs = append(k.inputs, Input{Name: name, Digest: digestOf(data)})
+		return
+	}
+	for _, m := range slices.Sorted(maps.Keys(members)) {
+		k.inputs = append(k.inputs, Input{Name: name + "." + m, Digest: digestOf(members[m])})
+	}
+}
+
+// config adds the service's config, the stage kind's options and the version.
+func (k *cacheKey) config(job *Job, opts config.StageOptions) {
+	k.addJSON("services."+job.Service.Name, job.Service)
+	if opts != (config.StageOptions{}) {
+		k.addJSON("stages."+job.Stage.Kind(), opts)
+	}
+	if job.Pipeline.Version != "" {
+		k.inputs = append(k.inputs, Input{Name: "version", Digest: job.Pipeline.Version})
+	}
+}
+
+// env adds the variables of envDigest, named after the list that names them.
+func (k *cacheKey) env(cfg *config.Config, env []string) {
+	for _, kv := range env {
+		name, value, ok := strings.Cut(kv, "=")
+		if !ok {
+			name, value, _ = strings.Cut(kv, " ")
+		}
+		list := "cacheEnv"
+		if slices.Contains(cfg.GlobalEnv, name) {
+			list = "globalEnv"
+		}
+		k.inputs = append(k.inputs, Input{Name: list + " " + name, Digest: value})
+	}
+}
+
+// tools adds the cache.tools outputs ("command\x00output").
+func (k *cacheKey) tools(tools []string) {
+	for _, t := range tools {
+		cmd, out, _ := strings.Cut(t, "\x00")
+		k.inputs = append(k.inputs, Input{Name: fmt.Sprintf("cache.tools %q", cmd), Digest: digestOf([]byte(out))})
+	}
+}
+
+// stageInputs adds a Cacheable's own inputs: the members of its JSON object by name.
+func (k *cacheKey) stageInputs(extra []byte) {
+	var members map[string]json.RawMessage
+	if json.Unmarshal(extra, &members) != nil {
+		k.inputs = append(k.inputs, Input{Name: "stage inputs", Digest: digestOf(extra)})
+		return
+	}
+	for _, m := range slices.Sorted(maps.Keys(members)) {
+		k.inputs = append(k.inputs, Input{Name: m, Digest: digestOf(members[m])})
+	}
+}
+
+// listInputs is every named input of the key, the service's sources file by file included.
+func (e *Engine) listInputs(ctx context.Context, job *Job, k *cacheKey) ([]Input, error) {
+	if k.listed != nil {
+		return k.listed, nil
+	}
+	out := slices.Clone(k.inputs)
+	if l, ok := e.Sources.(SourceLister); ok {
+		src, err := l.SourceInputs(ctx, job.Service.Name)
+		if err != nil {
+			return nil, fmt.Errorf("list sources of %s: %w", job.Service.Name, err)
+		}
+		out = append(src, out...)
+	}
+	k.listed = out
+	return out, nil
+}
+
+// InputChange is one difference between the inputs of two cache keys.
+type InputChange struct {
+	Name string
+	// How is "changed", "added" or "removed".
+	How string
+}
+
+// DiffInputs lists the inputs that differ between an earlier key's and a new one's: in the
+// new order, then the removed ones in the old order. A name listed twice keeps its last digest.
+func DiffInputs(old, cur []Input) []InputChange {
+	before, after := lastDigests(old), lastDigests(cur)
+	var out []InputChange
+	seen := map[string]bool{}
+	for _, in := range cur {
+		if seen[in.Name] {
+			continue
+		}
+		seen[in.Name] = true
+		if d, ok := before[in.Name]; !ok {
+			out = append(out, InputChange{in.Name, "added"})
+		} else if d != after[in.Name] {
+			out = append(out, InputChange{in.Name, "changed"})
+		}
+	}
+	for _, in := range old {
+		if _, ok := after[in.Name]; !ok && !seen[in.Name] {
+			seen[in.Name] = true
+			out = append(out, InputChange{in.Name, "removed"})
+		}
+	}
+	return out
+}
+
+func lastDigests(list []Input) map[string]string {
+	m := make(map[string]string, len(list))
+	for _, in := range list {
+		m[in.Name] = in.Digest
+	}
+	return m
+}
+
+// maxDescribed bounds how many changes DescribeChanges names: a new branch can change every file.
+const maxDescribed = 10
+
+// DescribeChanges is the changes as a log line: changed inputs by name, added and removed ones
+// marked so, the rest counted.
+func DescribeChanges(changes []InputChange) string {
+	if len(changes) == 0 {
+		// Every named input is equal: what differs is not named (the stage kind, an entry made
+		// before entries listed their inputs).
+		return "no named input differs (the earlier entry may predate input lists)"
+	}
+	var parts []string
+	for i, c := range changes {
+		if i == maxDescribed {
+			parts = append(parts, fmt.Sprintf("and %d more", len(changes)-maxDescribed))
+			break
+		}
+		if c.How == "changed" {
+			parts = append(parts, c.Name)
+		} else {
+			parts = append(parts, c.Name+" ("+c.How+")")
+		}
+	}
+	return strings.Join(parts, ", ")
 }

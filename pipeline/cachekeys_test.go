@@ -1,6 +1,7 @@
 package pipeline_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -31,13 +32,14 @@ func TestCacheKeysEnvAndTools(t *testing.T) {
 		environ []string // for the second run
 		tool    string   // toolchain.txt for the second run
 		rebuilt []string // services whose build ran again
+		why     string   // what a's build log says changed, when it ran again
 	}{
-		{"nothing changed", base, "go1.26", nil},
-		{"global variable", replace(base, "GOFLAGS=-mod=vendor"), "go1.26", []string{"a", "b"}},
-		{"global variable unset", replace(base, "GOFLAGS"), "go1.26", []string{"a", "b"}},
-		{"service variable", replace(base, "NODE_ENV=development"), "go1.26", []string{"a"}},
-		{"variable nobody names", replace(base, "OTHER=2"), "go1.26", nil},
-		{"tool output", base, "go1.27", []string{"a", "b"}},
+		{"nothing changed", base, "go1.26", nil, ""},
+		{"global variable", replace(base, "GOFLAGS=-mod=vendor"), "go1.26", []string{"a", "b"}, "globalEnv GOFLAGS\n"},
+		{"global variable unset", replace(base, "GOFLAGS"), "go1.26", []string{"a", "b"}, "globalEnv GOFLAGS\n"},
+		{"service variable", replace(base, "NODE_ENV=development"), "go1.26", []string{"a"}, "cacheEnv NODE_ENV\n"},
+		{"variable nobody names", replace(base, "OTHER=2"), "go1.26", nil, ""},
+		{"tool output", base, "go1.27", []string{"a", "b"}, `cache.tools "cat toolchain.txt"` + "\n"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -48,7 +50,8 @@ func TestCacheKeysEnvAndTools(t *testing.T) {
 			writeTool(t, h.cfg.Root, "go1.26")
 			h.engine.Environ = base
 			plan := h.plan(t, "refs/heads/feature/x", "src/a/x", "src/b/x")
-			if _, err := h.engine.Start(t.Context(), plan, pipeline.RunOptions{Jobs: 1}); err != nil {
+			first, err := h.engine.Start(t.Context(), plan, pipeline.RunOptions{Jobs: 1})
+			if err != nil {
 				t.Fatal(err)
 			}
 			// A new engine is a new process: the tools run again.
@@ -66,6 +69,14 @@ func TestCacheKeysEnvAndTools(t *testing.T) {
 			}
 			if strings.Join(rebuilt, ",") != strings.Join(tc.rebuilt, ",") {
 				t.Errorf("rebuilt %v, want %v", rebuilt, tc.rebuilt)
+			}
+			if tc.why != "" {
+				st := run.Service("a").Stage("build")
+				log, _ := os.ReadFile(filepath.Join(h.store.Dir(run.ID), st.Log))
+				want := "not in the cache: inputs changed since run " + first.ID + ": " + tc.why
+				if !strings.Contains(string(log), want) {
+					t.Errorf("a's build log does not say %q:\n%s", want, log)
+				}
 			}
 			assertNotInRun(t, h.store.Dir(run.ID), "-mod=mod", "-mod=vendor", "production", "development")
 		})
@@ -130,5 +141,46 @@ func assertNotInRun(t *testing.T, dir string, values ...string) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestDiffInputs(t *testing.T) {
+	in := func(kv ...string) []pipeline.Input {
+		var out []pipeline.Input
+		for i := 0; i < len(kv); i += 2 {
+			out = append(out, pipeline.Input{Name: kv[i], Digest: kv[i+1]})
+		}
+		return out
+	}
+	many := func(n int, digest string) []pipeline.Input {
+		var out []pipeline.Input
+		for i := range n {
+			out = append(out, pipeline.Input{Name: fmt.Sprintf("src/f%02d.go", i), Digest: digest})
+		}
+		return out
+	}
+	cases := []struct {
+		name     string
+		old, cur []pipeline.Input
+		want     string
+	}{
+		{"equal", in("a.go", "1", "globalEnv GOFLAGS", "x"), in("a.go", "1", "globalEnv GOFLAGS", "x"),
+			"no named input differs (the earlier entry may predate input lists)"},
+		{"a file and a variable", in("src/shipping/common/common.go", "1", "go.mod", "2", "globalEnv GOFLAGS", "x"),
+			in("src/shipping/common/common.go", "9", "go.mod", "2", "globalEnv GOFLAGS", "y"),
+			"src/shipping/common/common.go, globalEnv GOFLAGS"},
+		{"added and removed", in("a.go", "1", "b.go", "2"), in("a.go", "1", "c.go", "3"), "c.go (added), b.go (removed)"},
+		{"unset variable", in("cacheEnv NODE_ENV", "sha256:ab"), in("cacheEnv NODE_ENV", "unset"), "cacheEnv NODE_ENV"},
+		{"a name twice keeps the last", in("a.go", "1", "a.go", "2"), in("a.go", "2"), "no named input differs (the earlier entry may predate input lists)"},
+		{"an entry without inputs", nil, in("a.go", "1"), "a.go (added)"},
+		{"many", many(13, "1"), many(13, "2"),
+			"src/f00.go, src/f01.go, src/f02.go, src/f03.go, src/f04.go, src/f05.go, src/f06.go, src/f07.go, src/f08.go, src/f09.go, and 3 more"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := pipeline.DescribeChanges(pipeline.DiffInputs(tc.old, tc.cur)); got != tc.want {
+				t.Errorf("got  %q\nwant %q", got, tc.want)
+			}
+		})
 	}
 }

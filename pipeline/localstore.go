@@ -352,7 +352,7 @@ func (s *LocalStore) SaveCache(ctx context.Context, e CacheEntry) error {
 	if err := renameio.WriteFile(path, data, 0o644); err != nil {
 		return fmt.Errorf("write cache: %w", err)
 	}
-	return nil
+	return s.saveLatest(e, data)
 }
 
 func (s *LocalStore) cachePath(stage, digest string) string {

@@ -41,18 +41,23 @@ func (e *Engine) runStage(ctx context.Context, st *state, svc *ServiceRun, s *St
 			return r.finish(ctx, Skipped, reason, nil)
 		}
 	}
-	digest, cacheable, err := e.inputsDigest(ctx, job, impl, &early)
+	key, err := e.inputsDigest(ctx, job, impl, &early)
 	if err != nil {
 		if ctx.Err() != nil {
 			return r.finish(ctx, Cancelled, cancelReason(ctx), nil)
 		}
 		return r.finish(ctx, Failed, err.Error(), nil)
 	}
+	digest, cacheable := key.digest, key.cacheable
 	if cacheable && digest != "" && !st.run.Options.NoCache {
-		if entry, ok := e.cacheHit(ctx, job, impl, digest); ok {
+		if entry, out, restored, ok := e.cacheHit(ctx, job, impl, key); ok {
 			took := e.cachedDuration(ctx, entry)
-			return r.finish(ctx, Skipped, fmt.Sprintf("same inputs as run %s", entry.Run), func(n *StageState) {
-				n.InputsDigest, n.CachedFrom, n.Outputs, n.CachedDuration = digest, entry.Run, entry.Outputs, took
+			reason := fmt.Sprintf("same inputs as run %s", entry.Run)
+			if restored != "" {
+				reason += " (outputs restored from the cache: " + restored + ")"
+			}
+			return r.finish(ctx, Skipped, reason, func(n *StageState) {
+				n.InputsDigest, n.CachedFrom, n.Outputs, n.CachedDuration = digest, entry.Run, out, took
 				// A resumed stage keeps the start of its earlier attempt: the hit itself takes no time.
 				n.Started = n.Ended
 			})
@@ -89,7 +94,7 @@ func (e *Engine) runStage(ctx context.Context, st *state, svc *ServiceRun, s *St
 	}
 	r.finish(ctx, status, reason, keep)
 	if status == Succeeded && cacheable && digest != "" {
-		e.saveCache(context.WithoutCancel(ctx), st.run, svc, s, digest)
+		e.saveCache(context.WithoutCancel(ctx), job, impl, st.run, svc, s, key)
 	}
 	return status
 }

@@ -92,6 +92,13 @@ type CacheEntry struct {
 	Created time.Time `json:"created"`
 	// Duration is how long the stage took in that run.
 	Duration time.Duration `json:"duration,omitempty"`
+	// Inputs name what made Digest (see cachekeys.go), so a later miss can say what changed.
+	Inputs []Input `json:"inputs,omitempty"`
+	// Files are the stage's output files as a store that keeps them (oci://) stored them.
+	Files []CacheFile `json:"files,omitempty"`
+	// Roots are the output files of the stage that just ran, for SaveCache of a store that
+	// keeps files; never serialised.
+	Roots []OutputRoot `json:"-"`
 }
 
 // ErrCacheMiss is returned by LookupCache when there is no entry.

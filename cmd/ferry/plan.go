@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -187,13 +188,16 @@ SYSTEM_ACCESSTOKEN mapped), else every service is affected.`,
 			if err := a.exportPlan(plan, output, matrix); err != nil {
 				return err
 			}
-			return report.WritePlan(a.Out, plan, output, report.PlanOptions{Explain: explain, Matrix: matrix})
+			if err := report.WritePlan(a.Out, plan, output, report.PlanOptions{Explain: explain, Matrix: matrix}); err != nil || !explain || output != "text" {
+				return err
+			}
+			return a.explainCache(cmd.Context(), cfg, plan, opts.Runs)
 		},
 	}
 	f.bind(cmd.Flags())
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "text, json, github-matrix or azure-matrix")
 	cmd.Flags().StringVar(&state, "state", "", "run store where a push without a before commit finds the branch's last run (default: the config's state)")
-	cmd.Flags().BoolVar(&explain, "explain", false, "list every service, included or not, with the rule that decided it (-o json always has it)")
+	cmd.Flags().BoolVar(&explain, "explain", false, "list every service, included or not, with the rule that decided it (-o json always has it), and what the cache would serve")
 	cmd.Flags().IntVar(&maxJobs, "max-jobs", report.DefaultMaxJobs, "most jobs in a CI matrix; more services are grouped into this many shards")
 	return cmd
 }
@@ -281,4 +285,33 @@ func (a *app) ciCommands(output string) io.Writer {
 		return a.Out
 	}
 	return a.Err
+}
+
+// explainCache adds to plan --explain what the results cache would serve of each service's
+// stages, and why the first stage it would not serve runs. It runs no stage; a store that
+// cannot be opened only leaves this part out.
+func (a *app) explainCache(ctx context.Context, cfg *config.Config, plan *pipeline.Plan, runs func(context.Context) (pipeline.Store, error)) error {
+	if len(plan.Services) == 0 {
+		return nil
+	}
+	store, err := runs(ctx)
+	if err != nil {
+		fmt.Fprintf(a.Err, "ferry: warning: no cache forecast: %v\n", err)
+		return nil
+	}
+	stages, err := stageSet(a.env, stageFlags{}, cfg)
+	if err != nil {
+		return err
+	}
+	eng := &pipeline.Engine{Config: cfg, Store: store, Stages: stages, Masker: a.masker,
+		Sources: workspace.NewSources(cfg), Environ: os.Environ()}
+	var b strings.Builder
+	b.WriteString("\ncache:\n")
+	for _, f := range eng.ForecastCache(ctx, plan) {
+		for _, line := range f.Lines {
+			fmt.Fprintf(&b, "  %s %s\n", f.Service, line)
+		}
+	}
+	_, err = io.WriteString(a.Out, b.String())
+	return err
 }

@@ -111,6 +111,10 @@ type Service struct {
 	// ImageValues are the chart's value keys that deploy sets to pin the image by digest.
 	ImageValues ImageValues `json:"imageValues"`
 	Scan        *ScanPolicy `json:"scan,omitempty"`
+	// Outputs are the files and folders the build command writes, slash paths relative to the
+	// service folder (bin/): what a cached build is checked and restored by. nil (the key is
+	// absent) means the files the command created or changed; an empty list means none.
+	Outputs []string `json:"outputs,omitempty"`
 }
 
 // Dependency is one entry of dependsOn or globalDependencies: another service, a shared

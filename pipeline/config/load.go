@@ -210,7 +210,8 @@ func (l *loader) services(n *yaml.Node, p string) {
 			l.errorf(key, sp, "invalid service name %q (lower-case letters, digits and . _ - between them; it becomes an image repository name)", name)
 		}
 		l.cfg.Services = append(l.cfg.Services, s)
-		var pathNode *yaml.Node
+		var pathNode, outputs *yaml.Node
+		var outputsPath string
 		seen := l.mapping(v, sp, []field{
 			{"path", func(fp string, v *yaml.Node) {
 				pathNode = v
@@ -248,7 +249,11 @@ func (l *loader) services(n *yaml.Node, p string) {
 			}},
 			{"scan", func(fp string, v *yaml.Node) { sc := l.scanPolicy(v, fp); s.Scan = &sc }},
 			{"imageValues", func(fp string, v *yaml.Node) { s.ImageValues = l.imageValues(v, fp) }},
+			{"outputs", func(fp string, v *yaml.Node) { outputs, outputsPath = v, fp }},
 		})
+		if outputs != nil {
+			s.Outputs = l.outputs(outputs, outputsPath, s.Path)
+		}
 		if !seen["path"] && pathNode == nil && v.Kind == yaml.MappingNode {
 			l.errorf(key, sp, "missing key \"path\" (the service's folder)")
 		}
@@ -889,3 +894,37 @@ func indexOf(list []string, s string) int {
 }
 
 func contains(list []string, s string) bool { return indexOf(list, s) >= 0 }
+
+// outputs decodes a service's outputs: files and folders relative to the service folder (at
+// svcPath), inside the repository, each once. A list, even empty, is never nil.
+func (l *loader) outputs(n *yaml.Node, p, svcPath string) []string {
+	list, nodes := l.strings(n, p)
+	out := []string{}
+	first := map[string]*yaml.Node{}
+	for i, e := range list {
+		fp := fmt.Sprintf("%s[%d]", p, i)
+		switch c := path.Clean(filepath.ToSlash(e)); {
+		case strings.TrimSpace(e) == "":
+			l.errorf(nodes[i], fp, "empty path")
+		case strings.HasPrefix(e, "/") || filepath.IsAbs(e):
+			l.errorf(nodes[i], fp, "path %q must be relative to the service folder", e)
+		case strings.ContainsAny(e, "*?["):
+			l.errorf(nodes[i], fp, "%q: outputs are files or folders, not globs", e)
+		case c == ".":
+			l.errorf(nodes[i], fp, "%q is the whole service folder: name what the build writes (bin/)", e)
+		case escapes(path.Join(svcPath, c)):
+			l.errorf(nodes[i], fp, "path %q is outside the repository", e)
+		case first[c] != nil:
+			l.errorf(nodes[i], fp, "duplicate output %q (first defined at line %d:%d)", e, first[c].Line, first[c].Column)
+		default:
+			first[c] = nodes[i]
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func escapes(rel string) bool {
+	c := path.Clean(rel)
+	return c == ".." || strings.HasPrefix(c, "../")
+}

@@ -5,14 +5,17 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"maps"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/ferry-ci/ferry/pipeline"
@@ -28,11 +31,12 @@ type Stage struct {
 }
 
 var (
-	_ pipeline.Stage     = (*Stage)(nil)
-	_ pipeline.Skipper   = (*Stage)(nil)
-	_ pipeline.Cacheable = (*Stage)(nil)
-	_ pipeline.Verifier  = (*Stage)(nil)
-	_ pipeline.DryRunner = (*Stage)(nil)
+	_ pipeline.Stage       = (*Stage)(nil)
+	_ pipeline.Skipper     = (*Stage)(nil)
+	_ pipeline.Cacheable   = (*Stage)(nil)
+	_ pipeline.Verifier    = (*Stage)(nil)
+	_ pipeline.DryRunner   = (*Stage)(nil)
+	_ pipeline.FileOutputs = (*Stage)(nil)
 )
 
 // Build is the build stage: the service's build command.
@@ -84,26 +88,97 @@ func (s *Stage) Run(ctx context.Context, job *pipeline.Job) error {
 	if err := Run(ctx, p, job.ServiceDir, job.Environ, job.Log, s.Grace); err != nil {
 		return err
 	}
-	after, err := snapshot(job.ServiceDir)
+	files, err := s.outputs(job, before)
 	if err != nil {
 		return err
 	}
+	if len(files) > 0 {
+		job.Outputs.Build = &pipeline.BuildOutput{Files: files}
+		if s.declared(job) != nil {
+			fmt.Fprintf(job.Log, "%s outputs %s: %d files\n", s.name, strings.Join(s.declared(job), ", "), len(files))
+		} else {
+			fmt.Fprintf(job.Log, "%s created or changed %d files\n", s.name, len(files))
+		}
+	}
+	return nil
+}
+
+// declared is the service's outputs for the build stage (nil: not declared). Tests declare none.
+func (s *Stage) declared(job *pipeline.Job) []string {
+	if s.name != config.StageBuild {
+		return nil
+	}
+	return job.Service.Outputs
+}
+
+// outputs digests what the command produced: every file under the declared outputs, which
+// must exist, or else the files it created or changed in the service folder.
+func (s *Stage) outputs(job *pipeline.Job, before map[string]fileStamp) (map[string]string, error) {
 	files := map[string]string{}
+	if decl := s.declared(job); decl != nil {
+		for _, o := range decl {
+			under, err := snapshot(filepath.Join(job.ServiceDir, filepath.FromSlash(o)))
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil, pipeline.Permanent(fmt.Errorf("outputs: %s does not exist after the %s command", o, s.name))
+			}
+			if err != nil {
+				return nil, err
+			}
+			for rel := range under {
+				name := path.Join(o, rel)
+				if rel == "." {
+					name = o // the output is a file
+				}
+				if files[name], err = fileDigest(filepath.Join(job.ServiceDir, filepath.FromSlash(name))); err != nil {
+					return nil, fmt.Errorf("record output %s: %w", name, err)
+				}
+			}
+		}
+		return files, nil
+	}
+	after, err := snapshot(job.ServiceDir)
+	if err != nil {
+		return nil, err
+	}
 	for rel, st := range after {
 		if b, ok := before[rel]; ok && b == st {
 			continue
 		}
 		sum, err := fileDigest(filepath.Join(job.ServiceDir, rel))
 		if err != nil {
-			return fmt.Errorf("record output %s: %w", rel, err)
+			return nil, fmt.Errorf("record output %s: %w", rel, err)
 		}
 		files[rel] = sum
 	}
-	if len(files) > 0 {
-		job.Outputs.Build = &pipeline.BuildOutput{Files: files}
-		fmt.Fprintf(job.Log, "%s created or changed %d files\n", s.name, len(files))
+	return files, nil
+}
+
+// OutputFiles are the recorded files in the service folder: one root per declared output
+// (named by it), or one root "." of the files the command created or changed.
+func (s *Stage) OutputFiles(job *pipeline.Job, out pipeline.Outputs) ([]pipeline.OutputRoot, pipeline.Outputs, error) {
+	if out.Build == nil || len(out.Build.Files) == 0 {
+		return nil, out, nil
 	}
-	return nil
+	names := slices.Sorted(maps.Keys(out.Build.Files))
+	decl := s.declared(job)
+	if decl == nil {
+		return []pipeline.OutputRoot{{Name: ".", Dir: job.ServiceDir, Files: names}}, out, nil
+	}
+	var roots []pipeline.OutputRoot
+	for _, o := range decl {
+		dir := filepath.Join(job.ServiceDir, filepath.FromSlash(o))
+		r := pipeline.OutputRoot{Name: o, Dir: dir}
+		for _, n := range names {
+			switch {
+			case n == o: // a file: kept under its own name in its folder
+				r.Dir, r.Files = filepath.Dir(dir), []string{path.Base(o)}
+			case strings.HasPrefix(n, o+"/"):
+				r.Files = append(r.Files, strings.TrimPrefix(n, o+"/"))
+			}
+		}
+		roots = append(roots, r)
+	}
+	return roots, out, nil
 }
 
 // Inputs add the command and the identity of the program it starts (path, size, time), a
@@ -113,7 +188,7 @@ func (s *Stage) Inputs(ctx context.Context, job *pipeline.Job) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	tool := map[string]any{"args": p.Args}
+	tool := map[string]any{"command": p.Args}
 	if path, err := exec.LookPath(p.Args[0]); err == nil {
 		if st, err := os.Stat(path); err == nil {
 			tool["tool"] = map[string]any{"path": path, "size": st.Size(), "mtime": st.ModTime().UnixNano()}
@@ -122,7 +197,7 @@ func (s *Stage) Inputs(ctx context.Context, job *pipeline.Job) ([]byte, error) {
 	if s.name == config.StageTest {
 		// Tests test what the build produced.
 		if out, ok := job.Pipeline.Output(config.StageBuild); ok {
-			tool["build"] = out.Build
+			tool["build outputs"] = out.Build
 		}
 	}
 	return json.Marshal(tool)

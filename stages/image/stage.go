@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
@@ -32,11 +33,12 @@ type Stage struct {
 }
 
 var (
-	_ pipeline.Stage     = (*Stage)(nil)
-	_ pipeline.Skipper   = (*Stage)(nil)
-	_ pipeline.Cacheable = (*Stage)(nil)
-	_ pipeline.Verifier  = (*Stage)(nil)
-	_ pipeline.DryRunner = (*Stage)(nil)
+	_ pipeline.Stage       = (*Stage)(nil)
+	_ pipeline.Skipper     = (*Stage)(nil)
+	_ pipeline.Cacheable   = (*Stage)(nil)
+	_ pipeline.Verifier    = (*Stage)(nil)
+	_ pipeline.DryRunner   = (*Stage)(nil)
+	_ pipeline.FileOutputs = (*Stage)(nil)
 )
 
 // Name is image.
@@ -119,8 +121,47 @@ func (s *Stage) Inputs(ctx context.Context, job *pipeline.Job) ([]byte, error) {
 		return nil, err
 	}
 	ev := job.Run.Event
-	return json.Marshal(map[string]any{"context": sum, "image": job.Service.Image, "revision": ev.After,
-		"created": ev.Committed, "version": job.Pipeline.Version, "source": s.Source})
+	// The keys name the inputs when a miss says what changed.
+	return json.Marshal(map[string]any{"build context": sum, "image settings": job.Service.Image, "revision": ev.After,
+		"commit time": ev.Committed, "version": job.Pipeline.Version, "source label": s.Source})
+}
+
+// OutputFiles is the OCI layout: in this job's stage folder, where a restore puts it.
+func (s *Stage) OutputFiles(job *pipeline.Job, out pipeline.Outputs) ([]pipeline.OutputRoot, pipeline.Outputs, error) {
+	if out.Image == nil {
+		return nil, out, nil
+	}
+	dir := filepath.Join(job.Dir, "layout")
+	files, err := listFiles(dir)
+	if err != nil {
+		return nil, out, err
+	}
+	img := *out.Image
+	img.Layout = dir
+	out.Image = &img
+	return []pipeline.OutputRoot{{Name: "layout", Dir: dir, Files: files}}, out, nil
+}
+
+// listFiles lists the regular files under dir as slash paths; none when dir is absent.
+func listFiles(dir string) ([]string, error) {
+	var files []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.Type().IsRegular() {
+			rel, _ := filepath.Rel(dir, p)
+			files = append(files, filepath.ToSlash(rel))
+		}
+		return nil
+	})
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", dir, err)
+	}
+	return files, nil
 }
 
 // Verify checks that the layout is still there and holds the recorded image.

@@ -28,10 +28,12 @@ type Stage struct {
 }
 
 var (
-	_ pipeline.Stage     = (*Stage)(nil)
-	_ pipeline.Skipper   = (*Stage)(nil)
-	_ pipeline.Cacheable = (*Stage)(nil)
-	_ pipeline.DryRunner = (*Stage)(nil)
+	_ pipeline.Stage       = (*Stage)(nil)
+	_ pipeline.Skipper     = (*Stage)(nil)
+	_ pipeline.Cacheable   = (*Stage)(nil)
+	_ pipeline.DryRunner   = (*Stage)(nil)
+	_ pipeline.Verifier    = (*Stage)(nil)
+	_ pipeline.FileOutputs = (*Stage)(nil)
 )
 
 // Name is scan.
@@ -188,8 +190,34 @@ func (s *Stage) Inputs(ctx context.Context, job *pipeline.Job) ([]byte, error) {
 	for _, ig := range p.Ignore {
 		active[ig.ID] = s.now().Before(ig.Expires)
 	}
-	return json.Marshal(map[string]any{"image": img.Image.Digest, "policy": p, "active": active,
-		"scanner": version, "db": json.RawMessage(meta)})
+	// The keys name the inputs when a miss says what changed.
+	return json.Marshal(map[string]any{"image": img.Image.Digest, "scan policy": p, "active ignores": active,
+		"trivy version": version, "vulnerability DB": json.RawMessage(meta)})
+}
+
+// reportFiles are the files keep writes into the stage folder.
+var reportFiles = []string{"trivy.json", "scan.sarif"}
+
+// OutputFiles is the report (Trivy JSON and SARIF) in this job's stage folder.
+func (s *Stage) OutputFiles(job *pipeline.Job, out pipeline.Outputs) ([]pipeline.OutputRoot, pipeline.Outputs, error) {
+	if out.Scan == nil || out.Scan.Report == "" {
+		return nil, out, nil
+	}
+	sc := *out.Scan
+	sc.Report = filepath.Join(job.Dir, reportFiles[0])
+	out.Scan = &sc
+	return []pipeline.OutputRoot{{Name: "report", Dir: job.Dir, Files: reportFiles}}, out, nil
+}
+
+// Verify checks that the report is there: a reused verdict comes with the report it is from.
+func (s *Stage) Verify(ctx context.Context, job *pipeline.Job, out pipeline.Outputs) error {
+	if out.Scan == nil || out.Scan.Report == "" {
+		return nil
+	}
+	if _, err := os.Stat(out.Scan.Report); err != nil {
+		return fmt.Errorf("report %s is gone", out.Scan.Report)
+	}
+	return nil
 }
 
 // dbCacheDir is where Trivy keeps its DB: the configured folder or Trivy's default.
