@@ -154,6 +154,7 @@ Exit codes:
 		a.historyCommand(),
 		a.ciCommand(),
 		a.rollbackCommand(),
+		a.releaseCommand(),
 	)
 	return root
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
 )
 
@@ -75,15 +76,61 @@ func (r *Repo) Log(ctx context.Context, head string, exclude ...string) (History
 	return h, nil
 }
 
-// Deepen fetches more history behind commits until the repository is no longer shallow, with
-// the same steps (and credentials) as the fetches of Changed.
-func (r *Repo) Deepen(ctx context.Context, commits ...string) ([]Fetch, error) {
+// Deepen fetches more history behind commits, with the same steps (and the checkout's
+// credentials) as the fetches of Changed, until done reports true or the clone is no longer
+// shallow. ok is false when the whole history was fetched and done still said no.
+func (r *Repo) Deepen(ctx context.Context, commits []string, done func() (bool, error)) (ok bool, fetches []Fetch, err error) {
 	f := &fetcher{repo: r, enabled: true}
-	_, err := f.deepen(ctx, commits, func() (bool, error) {
-		shallow, err := r.isShallow()
-		return !shallow, err
-	})
-	return f.log, err
+	ok, err = f.deepen(ctx, commits, done)
+	return ok, f.log, err
+}
+
+// Shallow reports whether the repository is a shallow clone.
+func (r *Repo) Shallow() (bool, error) { return r.isShallow() }
+
+// DirtyPaths lists the work tree's uncommitted changes: modified, staged and untracked files
+// that are not ignored, as paths from the root of the work tree.
+func (r *Repo) DirtyPaths(ctx context.Context) ([]string, error) {
+	if cli, ok := r.impl.(*gitCLI); ok {
+		out, err := cli.run(ctx, "", "status", "--porcelain=v1", "-z", "--untracked-files=all")
+		if err != nil {
+			return nil, fmt.Errorf("git status: %w", err)
+		}
+		var paths []string
+		entries := strings.Split(string(out), "\x00")
+		for i := 0; i < len(entries); i++ {
+			e := entries[i]
+			if len(e) < 4 {
+				continue
+			}
+			paths = append(paths, e[3:])
+			if e[0] == 'R' || e[0] == 'C' {
+				i++ // the old path of a rename or copy follows
+			}
+		}
+		slices.Sort(paths)
+		return paths, nil
+	}
+	repo, err := git.PlainOpenWithOptions(r.root, &git.PlainOpenOptions{DetectDotGit: true, EnableDotGitCommonDir: true})
+	if err != nil {
+		return nil, fmt.Errorf("status: %w", err)
+	}
+	wt, err := repo.Worktree()
+	if err != nil {
+		return nil, fmt.Errorf("status: %w", err)
+	}
+	status, err := wt.StatusWithOptions(git.StatusOptions{Strategy: git.Preload})
+	if err != nil {
+		return nil, fmt.Errorf("status: %w", err)
+	}
+	var paths []string
+	for path, fs := range status {
+		if fs.Worktree != git.Unmodified || fs.Staging != git.Unmodified {
+			paths = append(paths, path)
+		}
+	}
+	slices.Sort(paths)
+	return paths, nil
 }
 
 // FetchRefs fetches branches (into their remote-tracking refs) and tags of the remote with

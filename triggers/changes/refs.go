@@ -125,3 +125,38 @@ func (g *goGit) createRef(name plumbing.ReferenceName, commit plumbing.Hash) err
 	}
 	return g.storage.SetReference(plumbing.NewHashReference(name, commit))
 }
+
+// DeleteBranch deletes refs/heads/<name> if it still names commit: the undo of CreateBranch
+// when what followed it (a push) failed.
+func (r *Repo) DeleteBranch(ctx context.Context, name, commit string) error {
+	ref := "refs/heads/" + name
+	if !validRefName(ref) || name == "" {
+		return fmt.Errorf("delete branch %q: not a valid branch name", name)
+	}
+	var err error
+	switch impl := r.impl.(type) {
+	case *gitCLI:
+		_, err = impl.run(ctx, "", "update-ref", "-d", ref, commit)
+	case *goGit:
+		err = impl.deleteRef(plumbing.ReferenceName(ref), plumbing.NewHash(commit))
+	default:
+		err = fmt.Errorf("backend %T cannot delete branches", r.impl)
+	}
+	if err != nil {
+		return fmt.Errorf("delete branch %s: %w", name, err)
+	}
+	return nil
+}
+
+func (g *goGit) deleteRef(name plumbing.ReferenceName, commit plumbing.Hash) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	ref, err := g.storage.Reference(name)
+	if err != nil {
+		return err
+	}
+	if ref.Hash() != commit {
+		return fmt.Errorf("it moved to %s", short(ref.Hash().String()))
+	}
+	return g.storage.RemoveReference(name)
+}
