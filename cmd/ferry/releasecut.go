@@ -31,16 +31,21 @@ func (a *app) releaseCommand() *cobra.Command {
 
 // registryFlags say how release commands ask the registry about tags.
 type registryFlags struct {
+	registry           string
 	noCheck, plainHTTP bool
 }
 
 func (f *registryFlags) bind(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.registry, "registry", "", "registry instead of the config's (host[:port]/path)")
 	cmd.Flags().BoolVar(&f.noCheck, "no-registry-check", false, "do not ask the registry about the version's image and chart tags")
 	cmd.Flags().BoolVar(&f.plainHTTP, "plain-http", false, "talk plain HTTP to the registry (loopback registries always are)")
 }
 
 // registry is the registry client of the config's registry, nil with --no-registry-check.
 func (a *app) registry(cfg *config.Config, f registryFlags) *releases.Registry {
+	if f.registry != "" {
+		cfg.Registry = f.registry
+	}
 	if f.noCheck || cfg.Registry == "" {
 		return nil
 	}

@@ -356,7 +356,9 @@ func (c *Cut) history(ctx context.Context, repo *changes.Repo, since *Release) (
 	if err != nil || !h.Truncated {
 		return h.Commits, err
 	}
-	complete, fetches, err := repo.Deepen(ctx, []string{c.Commit}, func() (bool, error) {
+	// No commits to deepen from: the cut's commit may be local only, and --deepen moves the
+	// shallow boundary itself, whichever refs are fetched.
+	complete, fetches, err := repo.Deepen(ctx, nil, func() (bool, error) {
 		h, err = repo.Log(ctx, c.Commit, exclude...)
 		return err == nil && !h.Truncated, err
 	})
