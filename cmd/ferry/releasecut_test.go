@@ -324,3 +324,28 @@ func TestReleaseList(t *testing.T) {
 		t.Errorf("text: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }
+
+func TestReleaseHelp(t *testing.T) {
+	dir := t.TempDir()
+	if r := runFerry(t, dir, nil, "", "--help"); !strings.Contains(r.stdout, "\n  release ") {
+		t.Errorf("ferry --help does not list release:\n%s", r.stdout)
+	}
+	r := runFerry(t, dir, nil, "", "release", "--help")
+	for _, want := range []string{"\n  cut ", "\n  list "} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("release --help lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	r = runFerry(t, dir, nil, "", "release", "cut", "--help")
+	for _, want := range []string{"--bump auto", "BREAKING CHANGE:", "--require-changes", "Refused, with nothing created", "FERRY_GIT_TOKEN", "http.extraheader", "--no-registry-check"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("release cut --help lacks %q", want)
+		}
+	}
+	r = runFerry(t, dir, nil, "", "release", "list", "--help")
+	for _, want := range []string{"waiting for approval", "in production", "rejected", "--state"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("release list --help lacks %q", want)
+		}
+	}
+}
