@@ -323,6 +323,11 @@ func TestReleaseList(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stdout, "1.0.0    waiting for approval (prod)  release/delivery/v1.0.0  run-1") {
 		t.Errorf("text: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
+	// A registry that does not answer is reported; refs and runs are still listed.
+	r = runFerry(t, c.dir, nil, "", "release", "list", "delivery", "--registry", "127.0.0.1:1/shipping")
+	if r.code != 0 || !strings.Contains(r.stderr, "registry unreachable: 127.0.0.1:1/shipping/delivery") || !strings.Contains(r.stdout, "run-1") {
+		t.Errorf("unreachable registry: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
 }
 
 func TestReleaseHelp(t *testing.T) {
