@@ -119,6 +119,16 @@ func (s ReleaseShape) vInShape() bool {
 	return strings.HasSuffix(lit, "v")
 }
 
+// Name is the ref name of the shape for a service at a version (1.0.2, without v): a v is
+// written before the version unless the shape writes it, so that release/{service}/{version}
+// gives release/delivery/v1.0.2 and {service}/v{version} gives delivery/v1.0.2.
+func (s ReleaseShape) Name(service, version string) string {
+	if !s.vInShape() {
+		version = "v" + version
+	}
+	return s.join(service, version)
+}
+
 // describe is the shape with <service> and <semver>, for messages.
 func (s ReleaseShape) describe() string { return s.join("<service>", "<semver>") }
 
@@ -202,6 +212,9 @@ func (r ReleaseRefs) branch() ReleaseShape {
 	}
 	return r.Branch
 }
+
+// BranchShape is the shape of release branches, the default when none is set.
+func (r ReleaseRefs) BranchShape() ReleaseShape { return r.branch() }
 
 // Parse reads the release a ref names: a branch (refs/heads/..., or short) of the branch
 // shape, or a tag (refs/tags/...) of the tag shape.

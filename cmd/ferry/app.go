@@ -155,6 +155,7 @@ Exit codes:
 		a.ciCommand(),
 		a.rollbackCommand(),
 		a.verifyCommand(),
+		a.releaseCommand(),
 	)
 	return root
 }

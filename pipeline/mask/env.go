@@ -4,6 +4,7 @@ package mask
 // names them: registry passwords and the tokens CI systems hand to every step.
 var alwaysSecret = []string{
 	"FERRY_REGISTRY_PASSWORD",
+	"FERRY_GIT_TOKEN",
 	"GITHUB_TOKEN",
 	"ACTIONS_RUNTIME_TOKEN",
 	"ACTIONS_ID_TOKEN_REQUEST_TOKEN",
@@ -14,7 +15,7 @@ var alwaysSecret = []string{
 }
 
 // SecretsFromEnv returns the non-empty values of the named variables, then of the variables
-// that are always secret (FERRY_REGISTRY_PASSWORD, GITHUB_TOKEN, ACTIONS_RUNTIME_TOKEN,
+// that are always secret (FERRY_REGISTRY_PASSWORD, FERRY_GIT_TOKEN, GITHUB_TOKEN, ACTIONS_RUNTIME_TOKEN,
 // ACTIONS_ID_TOKEN_REQUEST_TOKEN, SYSTEM_ACCESSTOKEN, AZURE_DEVOPS_EXT_PAT,
 // AZURE_CLIENT_SECRET, DOCKER_PASSWORD), without duplicates. env is os.Getenv in the CLI and a map lookup in tests.
 func SecretsFromEnv(env func(string) string, names []string) []string {

@@ -86,6 +86,11 @@ type backend interface {
 	files(ctx context.Context, commit, path string) ([]File, error)
 	// blob returns a blob's content.
 	blob(ctx context.Context, hash string) ([]byte, error)
+	// log returns the non-merge commits head reaches and no excluded commit does, in any
+	// order, each with the paths it changed against its first parent.
+	log(ctx context.Context, head string, exclude []string) ([]Commit, error)
+	// refs returns the branches, remote-tracking branches and tags, tags peeled to commits.
+	refs(ctx context.Context) ([]Ref, error)
 	close() error
 }
 

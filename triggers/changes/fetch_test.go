@@ -2,16 +2,13 @@ package changes_test
 
 import (
 	"fmt"
-	"net/http"
-	"net/http/cgi"
-	"net/http/httptest"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/ferry-ci/ferry/internal/gitserver"
 	"github.com/ferry-ci/ferry/triggers/changes"
 )
 
@@ -170,24 +167,8 @@ var transports = []transport{
 // into the clone's config as http.<url>.extraheader, where a later fetch finds them.
 func cloneOverHTTP(t *testing.T, origin string, args []string) string {
 	t.Helper()
-	exec, err := exec.Command(gitBin(t), "--exec-path").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	const header = "basic eC1hY2Nlc3MtdG9rZW46c2VjcmV0" // x-access-token:secret
-	backend := &cgi.Handler{
-		Path: filepath.Join(strings.TrimSpace(string(exec)), "git-http-backend"),
-		Env:  []string{"GIT_PROJECT_ROOT=" + filepath.Dir(origin), "GIT_HTTP_EXPORT_ALL=1"},
-	}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Authorization") != header {
-			w.Header().Set("WWW-Authenticate", `Basic realm="test"`)
-			http.Error(w, "credentials required", http.StatusUnauthorized)
-			return
-		}
-		backend.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
+	const header = gitserver.BasicHeader
+	srv := gitserver.Start(t, filepath.Dir(origin), header)
 	url := srv.URL + "/" + filepath.Base(origin)
 	dst := filepath.Join(t.TempDir(), "clone")
 	extra := "http." + srv.URL + "/.extraheader=AUTHORIZATION: " + header
