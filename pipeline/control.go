@@ -51,8 +51,10 @@ func Approve(ctx context.Context, store Store, cfg *config.Config, runID, env, h
 		if !listed && (a.Statement == nil || len(target.Approval.Approvers) > 0) {
 			return nil, fmt.Errorf("%s may not approve %s (approvers: %s)", a.By, env, strings.Join(target.Approval.Approvers, ", "))
 		}
+		// A signed approver may decide again (an approval void after the values changed); the
+		// gate counts principals once. A name alone, which anyone can write, may not.
 		for _, prev := range run.ApprovalsFor(env) {
-			if prev.By == a.By && prev.Service == a.Service {
+			if a.Statement == nil && prev.By == a.By && prev.Service == a.Service {
 				return run, fmt.Errorf("%s already decided on %s for run %s", a.By, env, runID)
 			}
 		}

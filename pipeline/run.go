@@ -61,6 +61,16 @@ type RunOptions struct {
 	ScanReport string `json:"scanReport,omitempty"`
 	// State is --state, when the run is kept somewhere other than the config's store.
 	State string `json:"state,omitempty"`
+	// Requester is who started the run, as each source names them: approval gates with
+	// excludeRequester refuse an approver who goes by any of these names.
+	Requester []Identity `json:"requester,omitempty"`
+}
+
+// Identity is one name of a person and where Ferry read it (FERRY_REQUESTER, GITHUB_ACTOR,
+// BUILD_REQUESTEDFOREMAIL, the release commit's author).
+type Identity struct {
+	Name   string `json:"name"`
+	Source string `json:"source"`
 }
 
 // Owner identifies the process that executes a run, so that cancel can reach it.
@@ -317,9 +327,42 @@ type ChartOutput struct {
 	ContentDigest string `json:"contentDigest"`
 }
 
-// ApproveOutput lists who approved.
+// ApproveOutput is an approval gate's audit trail, journaled each time the gate runs: who
+// approved, what was judged, and the verdict on every decision.
 type ApproveOutput struct {
+	// By are the principals whose approvals passed the gate (none while it waits).
 	By []string `json:"by"`
+	// WaitingSince is when the gate first waited; Deadline when it times out (zero: never).
+	WaitingSince time.Time `json:"waitingSince,omitzero"`
+	Deadline     time.Time `json:"deadline,omitzero"`
+	// Image, Chart and Values are the digests the decisions were judged against.
+	Image  string `json:"image,omitempty"`
+	Chart  string `json:"chart,omitempty"`
+	Values string `json:"values,omitempty"`
+	// Requester and Authors are the names excludeRequester and excludeAuthors refuse.
+	Requester []string           `json:"requester,omitempty"`
+	Authors   []string           `json:"authors,omitempty"`
+	Decisions []ApprovalDecision `json:"decisions,omitempty"`
+	// Missing says what the gate still needed when it last ran.
+	Missing []string `json:"missing,omitempty"`
+}
+
+// ApprovalDecision is one recorded decision and the gate's verdict on it.
+type ApprovalDecision struct {
+	// By is the name the record claims; Principal the one its verified key belongs to.
+	By          string    `json:"by"`
+	At          time.Time `json:"at"`
+	Principal   string    `json:"principal,omitempty"`
+	Fingerprint string    `json:"fingerprint,omitempty"`
+	Decision    string    `json:"decision"`
+	Comment     string    `json:"comment,omitempty"`
+	Signed      string    `json:"signed,omitempty"` // the time in the signed statement
+	Image       string    `json:"image,omitempty"`
+	Chart       string    `json:"chart,omitempty"`
+	Values      string    `json:"values,omitempty"`
+	// Verdict is approved, rejected, refused or void; Reason says why for the last two.
+	Verdict string `json:"verdict"`
+	Reason  string `json:"reason,omitempty"`
 }
 
 // DeployOutput is a Helm release revision.
@@ -348,7 +391,10 @@ func (o Outputs) String() string {
 	case o.Deploy != nil:
 		return fmt.Sprintf("%s/%s revision %d", o.Deploy.Namespace, o.Deploy.Release, o.Deploy.Revision)
 	case o.Approve != nil:
-		return fmt.Sprintf("approved by %v", o.Approve.By)
+		if len(o.Approve.By) == 0 {
+			return ""
+		}
+		return "approved by " + strings.Join(o.Approve.By, ", ")
 	case o.Build != nil:
 		return fmt.Sprintf("%d files", len(o.Build.Files))
 	}

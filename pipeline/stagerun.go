@@ -86,9 +86,10 @@ func (e *Engine) runStage(ctx context.Context, st *state, svc *ServiceRun, s *St
 	}
 	status, reason := outcome(ctx, e.attempt(ctx, job, impl, r.log))
 	var keep func(*StageState)
-	if status == Succeeded || status == Skipped || status == Failed {
-		// Outputs of a failed stage (a scan report, its findings) are journaled for people;
-		// later stages only read outputs of stages that are done.
+	if status == Succeeded || status == Skipped || status == Failed || status == Waiting {
+		// Outputs of a failed stage (a scan report, its findings) are journaled for people,
+		// and a waiting gate's (since when, the verdicts so far) for its next run; later
+		// stages only read outputs of stages that are done.
 		out := *job.Outputs
 		keep = func(n *StageState) { n.Outputs = out }
 	}

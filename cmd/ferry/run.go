@@ -230,6 +230,7 @@ func (a *app) runCommand() *cobra.Command {
 		opts     pipeline.RunOptions
 		state    string
 		hold     string
+		wait     waitFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "run",
@@ -250,6 +251,9 @@ outputs. The finally hook runs when the run stops, within finally.timeout (defau
 			ctx := cmd.Context()
 			if opts.Jobs < 1 {
 				return usageError("--jobs must be at least 1")
+			}
+			if err := wait.check(); err != nil {
+				return err
 			}
 			popts, err := a.planOptions(&f)
 			if err != nil {
@@ -285,7 +289,9 @@ outputs. The finally hook runs when the run stops, within finally.timeout (defau
 			if state != "" {
 				setup.engine.Reporter = pipeline.NewReporters(&pointerReporter{cfg: setup.cfg, state: state}, setup.engine.Reporter)
 			}
+			opts.Requester = workspace.Requester(ctx, setup.cfg, a.env, plan.Event.After)
 			run, runErr := setup.engine.Start(ctx, plan, opts)
+			run, runErr = a.waitForGate(ctx, setup, run, runErr, wait)
 			return a.finishRun(setup, run, runErr)
 		},
 	}
@@ -296,6 +302,7 @@ outputs. The finally hook runs when the run stops, within finally.timeout (defau
 	fs.StringVar(&stage, "stage", "", "run only this stage (build, test, ..., or deploy:qa)")
 	fs.StringVar(&until, "until", "", "stop after this stage")
 	bindHold(fs, &hold)
+	wait.bind(fs)
 	fs.BoolVar(&dryRun, "dry-run", false, "print what each stage would do; touch nothing")
 	fs.IntVarP(&opts.Jobs, "jobs", "j", runtime.NumCPU(), "services run in parallel")
 	fs.BoolVar(&opts.FailFast, "fail-fast", false, "cancel the other services when one fails")

@@ -191,6 +191,7 @@ func (a *app) resumeCommand() *cobra.Command {
 		state    string
 		takeover bool
 		hold     string
+		wait     waitFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "resume RUN",
@@ -204,6 +205,9 @@ environment resumes the run with the next environment held, and the next environ
 continues from there.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := wait.check(); err != nil {
+				return err
+			}
 			setup, err := a.setupResume(cmd.Context(), ws, rf, state, args[0])
 			if err != nil {
 				return err
@@ -214,6 +218,7 @@ continues from there.`,
 				return err
 			}
 			run, err := setup.engine.Resume(cmd.Context(), args[0])
+			run, err = a.waitForGate(cmd.Context(), setup, run, err, wait)
 			return a.finishRun(setup, run, err)
 		},
 	}
@@ -222,6 +227,7 @@ continues from there.`,
 	cmd.Flags().StringVar(&state, "state", "", "run store (default: the config's state)")
 	cmd.Flags().BoolVar(&takeover, "takeover", false, "resume a run the journal says another machine executes (its job is gone)")
 	bindHold(cmd.Flags(), &hold)
+	wait.bind(cmd.Flags())
 	return cmd
 }
 

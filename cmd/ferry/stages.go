@@ -39,7 +39,7 @@ func stageSet(env func(string) string, f stageFlags, cfg *config.Config) (pipeli
 		&scan.Stage{ReportDir: f.scanDir, ToolsDir: pinned.ToolsDir(env)},
 		&evidence.AtPush{Push: &push.Stage{Keychain: keychain, PlainHTTP: f.plainHTTP}, Keychain: keychain,
 			Signer: signingKey(env), Source: sourceURL(env), Version: buildVersion()},
-		approve.Stage{Signers: workspace.TrunkSigners(cfg)},
+		approve.Stage{Signers: workspace.TrunkSigners(cfg), Authors: workspace.ReleaseAuthors(cfg)},
 		&promote.Stage{Keychain: keychain, Signers: workspace.TrunkSigners(cfg), Signer: signingKey(env)},
 		&chart.Stage{Keychain: keychain, PlainHTTP: f.plainHTTP},
 		&deploy.Stage{Keychain: keychain, Kubeconfig: kubeconfigPath(env, f.kubeconfig), PlainHTTP: f.plainHTTP},

@@ -28,7 +28,10 @@ func Sign(st Statement, signer ssh.Signer) (Signed, error) {
 // Verified is a signed statement whose signature holds, and who made it.
 type Verified struct {
 	Statement
-	Principal   string
+	Principal string
+	// Principals are all the names the key's allowed_signers line gives it (Principal first):
+	// an e-mail and a CI login, say, both of which the requester and author rules match.
+	Principals  []string
 	Fingerprint string
 }
 
@@ -58,5 +61,5 @@ func Verify(s Signed, allowed AllowedSigners) (Verified, error) {
 	if err != nil {
 		return Verified{}, err
 	}
-	return Verified{Statement: st, Principal: principal, Fingerprint: fp}, nil
+	return Verified{Statement: st, Principal: principal, Principals: allowed.Principals(sig.PublicKey, Namespace), Fingerprint: fp}, nil
 }

@@ -103,6 +103,17 @@ func (a AllowedSigners) Principal(key ssh.PublicKey, namespace string) (principa
 	return "", false
 }
 
+// Principals returns every principal of the first line that allows key for namespace.
+func (a AllowedSigners) Principals(key ssh.PublicKey, namespace string) []string {
+	want := key.Marshal()
+	for _, s := range a {
+		if bytes.Equal(s.Key.Marshal(), want) && (len(s.Namespaces) == 0 || contains(s.Namespaces, namespace)) {
+			return s.Principals
+		}
+	}
+	return nil
+}
+
 func contains(list []string, s string) bool {
 	for _, x := range list {
 		if x == s {

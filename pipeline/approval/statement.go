@@ -3,6 +3,18 @@
 // names the run, the service, the environment, the decision and the digests that would be
 // promoted, checked against an allowed_signers file (git's format). A signature made by
 // ssh-keygen verifies here and one made here verifies with `ssh-keygen -Y verify`.
+//
+// The verification API, which the approval gate and later verifiers (ferry verify, from the
+// registry alone) share and which stays stable:
+//
+//   - ParseAllowedSigners reads an allowed_signers file;
+//   - Verify checks one Signed statement's signature and says which principal made it;
+//   - Evaluate verifies and judges a set of Signed decisions for a Subject (run, service,
+//     environment, current image/chart/values digests, requester, authors, deadline) under a
+//     config.Approval policy, and tallies them: Result.Passed, By, Rejection, Missing, and a
+//     Judgement (verdict and reason) per decision;
+//   - Judge and Tally are its two halves, for decisions verified elsewhere;
+//   - ValuesDigest is the values digest a statement binds for an environment.
 package approval
 
 import (
@@ -36,6 +48,8 @@ type Statement struct {
 	// Image and Chart are the digests that would be promoted (Chart "" when there is none).
 	Image string `json:"image"`
 	Chart string `json:"chart,omitempty"`
+	// Values is the digest of the environment's values (ValuesDigest), "" when it sets none.
+	Values string `json:"values,omitempty"`
 }
 
 // StatementType is the Type of every statement.

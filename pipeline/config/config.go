@@ -257,6 +257,22 @@ type Approval struct {
 	// AllowedSigners is the allowed_signers file, relative to the config's folder.
 	AllowedSigners string `json:"allowedSigners,omitempty"`
 	Signed         bool   `json:"signed"`
+	// Groups each need Min approvals of their principals, on top of MinApprovals (distinct
+	// principals overall); one principal in two groups counts for both. In file order.
+	Groups []ApproverGroup `json:"groups,omitempty"`
+	// ExcludeRequester refuses the approval of whoever started the run; ExcludeAuthors those
+	// of the authors of the commits released since the service's previous release.
+	ExcludeRequester bool `json:"excludeRequester,omitempty"`
+	ExcludeAuthors   bool `json:"excludeAuthors,omitempty"`
+	// Timeout, when set, rejects the gate that long after it started waiting.
+	Timeout time.Duration `json:"timeout,omitempty"`
+}
+
+// ApproverGroup is a named set of principals of which at least Min must approve.
+type ApproverGroup struct {
+	Name       string   `json:"name"`
+	Principals []string `json:"principals"`
+	Min        int      `json:"min"`
 }
 
 // StageOptions tunes one stage kind for every service.

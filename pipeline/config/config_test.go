@@ -308,3 +308,33 @@ triggers:
 		t.Errorf("no finally: timeout %v", none.TimeLimit())
 	}
 }
+
+func TestApprovalPolicy(t *testing.T) {
+	data := []byte(`version: 1
+registry: example.azurecr.io
+services:
+  a: {path: src/a}
+environments:
+  - name: prod
+    approval:
+      allowedSigners: deploy/allowed_signers
+      minApprovals: 2
+      excludeRequester: true
+      excludeAuthors: true
+      timeout: 72h
+      groups:
+        sre: {principals: [alice@example.com, bob@example.com]}
+        qa: {principals: [carol@example.com], min: 1}
+`)
+	cfg, err := Parse("ferry.yaml", "testdata/repo", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &Approval{AllowedSigners: "deploy/allowed_signers", Signed: true, MinApprovals: 2,
+		ExcludeRequester: true, ExcludeAuthors: true, Timeout: 72 * time.Hour,
+		Groups: []ApproverGroup{{Name: "sre", Principals: []string{"alice@example.com", "bob@example.com"}, Min: 1},
+			{Name: "qa", Principals: []string{"carol@example.com"}, Min: 1}}}
+	if diff := cmp.Diff(want, cfg.Environment("prod").Approval); diff != "" {
+		t.Errorf("approval (-want +got):\n%s", diff)
+	}
+}

@@ -516,6 +516,7 @@ func (l *loader) approval(n *yaml.Node, p string) *Approval {
 	a := &Approval{MinApprovals: 1, Signed: true}
 	var approversNode, minNode, signersNode *yaml.Node
 	var approverNodes []*yaml.Node
+	var groupNodes [][]*yaml.Node
 	l.mapping(n, p, []field{
 		{"approvers", func(fp string, v *yaml.Node) { approversNode = v; a.Approvers, approverNodes = l.strings(v, fp) }},
 		{"minApprovals", func(fp string, v *yaml.Node) { minNode = v; a.MinApprovals = l.integer(v, fp) }},
@@ -529,20 +530,20 @@ func (l *loader) approval(n *yaml.Node, p string) *Approval {
 			}
 		}},
 		{"signed", func(fp string, v *yaml.Node) { a.Signed = l.boolean(v, fp) }},
+		{"groups", func(fp string, v *yaml.Node) { groupNodes = l.approverGroups(v, fp, a) }},
+		{"excludeRequester", func(fp string, v *yaml.Node) { a.ExcludeRequester = l.boolean(v, fp) }},
+		{"excludeAuthors", func(fp string, v *yaml.Node) { a.ExcludeAuthors = l.boolean(v, fp) }},
+		{"timeout", func(fp string, v *yaml.Node) { a.Timeout = l.duration(v, fp) }},
 	})
 	if n.Kind != yaml.MappingNode {
 		return a
 	}
+	l.checkPrincipals(a, p, approverNodes, groupNodes)
 	if minNode != nil && a.MinApprovals < 1 {
 		l.errorf(minNode, join(p, "minApprovals"), "must be at least 1")
 	}
 	if len(a.Approvers) > 0 && a.MinApprovals > len(a.Approvers) && minNode != nil {
 		l.errorf(minNode, join(p, "minApprovals"), "%d approvals needed but only %d approvers listed", a.MinApprovals, len(a.Approvers))
-	}
-	for i, who := range a.Approvers {
-		if strings.TrimSpace(who) == "" {
-			l.errorf(approverNodes[i], fmt.Sprintf("%s.approvers[%d]", p, i), "empty approver")
-		}
 	}
 	switch {
 	case approversNode != nil && len(a.Approvers) == 0:
@@ -553,6 +554,93 @@ func (l *loader) approval(n *yaml.Node, p string) *Approval {
 		l.errorf(n, p, "missing key \"approvers\": unsigned approvals (signed: false) need the list of who may approve")
 	}
 	return a
+}
+
+// approverGroups reads groups: {NAME: {principals: [...], min: N}} in file order (min
+// defaults to 1) and returns each group's principal nodes for checkPrincipals.
+func (l *loader) approverGroups(n *yaml.Node, p string, a *Approval) [][]*yaml.Node {
+	var nodes [][]*yaml.Node
+	l.namedMapping(n, p, func(name string, key, v *yaml.Node) {
+		gp := join(p, name)
+		g := ApproverGroup{Name: name, Min: 1}
+		var principalsNode, minNode *yaml.Node
+		var pnodes []*yaml.Node
+		l.mapping(v, gp, []field{
+			{"principals", func(fp string, v *yaml.Node) { principalsNode = v; g.Principals, pnodes = l.strings(v, fp) }},
+			{"min", func(fp string, v *yaml.Node) { minNode = v; g.Min = l.integer(v, fp) }},
+		})
+		if v.Kind != yaml.MappingNode {
+			return
+		}
+		switch {
+		case principalsNode == nil:
+			l.errorf(v, gp, "missing key \"principals\" (the principals of the group, as allowed_signers names them)")
+		case len(g.Principals) == 0:
+			l.errorf(principalsNode, join(gp, "principals"), "an empty group can never approve")
+		case minNode != nil && g.Min < 1:
+			l.errorf(minNode, join(gp, "min"), "must be at least 1")
+		case g.Min > len(g.Principals):
+			at := v
+			if minNode != nil {
+				at = minNode
+			}
+			l.errorf(at, join(gp, "min"), "%d approvals needed but group %s lists only %d", g.Min, name, len(g.Principals))
+		}
+		a.Groups = append(a.Groups, g)
+		nodes = append(nodes, pnodes)
+	})
+	return nodes
+}
+
+// checkPrincipals refuses a principal that could never approve: empty, outside the approvers
+// when they narrow the signers, or (for signed approvals) not in the allowed_signers file. An
+// error rather than a warning: such a group or quorum can never be met, and the gate would
+// wait until its timeout for nobody.
+func (l *loader) checkPrincipals(a *Approval, p string, approverNodes []*yaml.Node, groupNodes [][]*yaml.Node) {
+	var known map[string]bool
+	if a.Signed && a.AllowedSigners != "" {
+		known = l.signerPrincipals(a.AllowedSigners)
+	}
+	check := func(who string, n *yaml.Node, fp string, inGroup bool) {
+		switch {
+		case strings.TrimSpace(who) == "":
+			l.errorf(n, fp, "empty approver")
+		case inGroup && len(a.Approvers) > 0 && !contains(a.Approvers, who):
+			l.errorf(n, fp, "%s is not one of the approvers (%s)", who, strings.Join(a.Approvers, ", "))
+		case known != nil && !known[who]:
+			l.errorf(n, fp, "%s is not a principal of %s", who, a.AllowedSigners)
+		}
+	}
+	for i, who := range a.Approvers {
+		check(who, approverNodes[i], fmt.Sprintf("%s.approvers[%d]", p, i), false)
+	}
+	for gi, g := range a.Groups {
+		for i, who := range g.Principals {
+			if i < len(groupNodes[gi]) {
+				check(who, groupNodes[gi][i], fmt.Sprintf("%s.groups.%s.principals[%d]", p, g.Name, i), true)
+			}
+		}
+	}
+}
+
+// signerPrincipals reads the principals of an allowed_signers file (the first field of each
+// line, comma-separated); nil when it cannot be read, which fileExists reports already.
+func (l *loader) signerPrincipals(rel string) map[string]bool {
+	data, err := os.ReadFile(filepath.Join(l.root, filepath.FromSlash(rel)))
+	if err != nil || l.root == "" {
+		return nil
+	}
+	out := map[string]bool{}
+	for _, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		for _, who := range strings.Split(strings.Fields(line)[0], ",") {
+			out[who] = true
+		}
+	}
+	return out
 }
 
 func (l *loader) stageOptions(n *yaml.Node, p string) {

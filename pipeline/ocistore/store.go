@@ -80,9 +80,11 @@
 //
 // Each Store has a working copy in Options.CacheDir laid out like a pipeline.LocalStore (which
 // serves Dir, Lock, the local cache and log files). Locks are process-level, per machine.
-// Work files (image layouts, reports under work/) are not uploaded: they are big and only
-// useful on the machine that made them. A stage resumed elsewhere finds them missing, its
-// Verifier fails, and the engine runs it again there.
+// A run's work files (image layouts, reports under work/) are not part of the run artifact.
+// The stage outputs a cache entry declares travel as that entry's layers instead (see
+// cache.go), and a hit on another machine restores them, checked by digest. A stage resumed
+// elsewhere whose files are neither here nor in a cache entry fails its Verifier, and the
+// engine runs it again there.
 //
 // # Deleting runs
 //

@@ -11,9 +11,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
-	"sort"
 	"strings"
+	"time"
 
 	"github.com/ferry-ci/ferry/pipeline"
 	"github.com/ferry-ci/ferry/pipeline/approval"
@@ -24,9 +25,16 @@ import (
 // trunk, refusing a release branch that changed its own approval policy or signers.
 type Signers func(ctx context.Context, env *config.Environment) (approval.AllowedSigners, error)
 
+// Authors returns the authors (e-mail → a commit of theirs) of the commits a run releases
+// for a service, and a description of the range read, for excludeAuthors.
+type Authors func(ctx context.Context, run *pipeline.Run, service string) (map[string]string, string, error)
+
 // Stage is the approve stage.
 type Stage struct {
 	Signers Signers
+	Authors Authors
+	// Now is the clock the timeout is measured with (default time.Now).
+	Now func() time.Time
 }
 
 var (
@@ -48,7 +56,14 @@ func (Stage) DryRun(job *pipeline.Job) string {
 	if !a.Signed {
 		kind = "advisory"
 	}
-	return fmt.Sprintf("wait for %d %s approval(s) of %s from %s", a.MinApprovals, kind, job.Env.Name, who)
+	msg := fmt.Sprintf("wait for %d %s approval(s) of %s from %s", a.MinApprovals, kind, job.Env.Name, who)
+	for _, g := range a.Groups {
+		msg += fmt.Sprintf(", %d of group %s", g.Min, g.Name)
+	}
+	if a.Timeout > 0 {
+		msg += ", rejected after " + FormatTimeout(a.Timeout)
+	}
+	return msg
 }
 
 // Digests are what an approval of a service binds: the pushed image and the pushed chart.
@@ -62,100 +77,200 @@ func Digests(svc *pipeline.ServiceRun) (image, chart string) {
 	return image, chart
 }
 
-// Run passes when enough approvers approved this run's service; a rejection ends the gate.
+// Run judges every decision recorded for this service and environment against the policy and
+// passes when the quorum and every group are met. A valid rejection, or the timeout, ends the
+// gate; otherwise it waits. Each run journals its audit trail in the stage's outputs: the
+// digests judged, the verdict and reason of every decision, and since when the gate waits.
 func (s Stage) Run(ctx context.Context, job *pipeline.Job) error {
 	if job.Env == nil || job.Env.Approval == nil {
 		return pipeline.Permanent(errors.New("approve runs only for an environment with an approval section"))
 	}
-	gate := job.Env.Approval
-	var by []string
-	var err error
-	if gate.Signed {
-		by, err = s.signed(ctx, job)
-	} else {
-		by = advisory(job)
-		fmt.Fprintf(job.Log, "approvals of %s are advisory (signed: false): names, not signatures\n", job.Env.Name)
+	gate, env := job.Env.Approval, job.Env.Name
+	now := s.now()
+	out := &pipeline.ApproveOutput{}
+	if st := job.Pipeline.Stage(job.Stage); st != nil && st.Outputs.Approve != nil {
+		out.WaitingSince = st.Outputs.Approve.WaitingSince
 	}
+	job.Outputs.Approve = out
+	subject, err := s.subject(ctx, job, out)
 	if err != nil {
-		return err
+		return pipeline.Permanent(err)
 	}
-	if len(by) >= gate.MinApprovals {
-		fmt.Fprintf(job.Log, "%s approved by %s\n", job.Env.Name, strings.Join(by, ", "))
-		job.Outputs.Approve = &pipeline.ApproveOutput{By: by}
+	if gate.Timeout > 0 && !out.WaitingSince.IsZero() {
+		out.Deadline = out.WaitingSince.Add(gate.Timeout)
+		subject.Deadline = out.Deadline
+	}
+	records := Records(job.Run, job.Pipeline.Name, env)
+	var result approval.Result
+	if gate.Signed {
+		if s.Signers == nil {
+			return pipeline.Permanent(errors.New("signed approvals need the allowed signers, which this build did not wire"))
+		}
+		allowed, err := s.Signers(ctx, job.Env)
+		if err != nil {
+			return pipeline.Permanent(err)
+		}
+		result = EvaluateRecords(gate, allowed, subject, records)
+	} else {
+		fmt.Fprintf(job.Log, "approvals of %s are advisory (signed: false): names, not signatures\n", env)
+		result = advisory(gate, subject, records)
+	}
+	out.Decisions, out.Missing = Decisions(records, result), result.Missing
+	for _, d := range out.Decisions {
+		fmt.Fprintf(job.Log, "%s\n", DescribeDecision(d))
+	}
+	switch {
+	case result.Rejection != nil:
+		r := result.Rejection
+		return pipeline.Permanent(fmt.Errorf("%s rejected %s for run %s: %s", r.Principal, env, job.Run.ID, r.Comment))
+	case !out.Deadline.IsZero() && now.After(out.Deadline):
+		return pipeline.Permanent(fmt.Errorf("approval timed out after %s: %s waited since %s (%s)",
+			FormatTimeout(gate.Timeout), env, out.WaitingSince.UTC().Format(time.RFC3339), strings.Join(result.Missing, "; ")))
+	case result.Passed:
+		out.By = result.By
+		fmt.Fprintf(job.Log, "%s approved by %s\n", env, strings.Join(result.By, ", "))
 		return nil
 	}
-	who := strings.Join(gate.Approvers, ", ")
-	if who == "" {
-		who = "any allowed signer"
+	if out.WaitingSince.IsZero() {
+		out.WaitingSince = now
+		if gate.Timeout > 0 {
+			out.Deadline = now.Add(gate.Timeout)
+		}
 	}
-	reason := fmt.Sprintf("%d of %d approvals for %s (approvers: %s); approve with: ferry approve %s --env %s",
-		len(by), gate.MinApprovals, job.Env.Name, who, job.Run.ID, job.Env.Name)
+	reason := fmt.Sprintf("%s for %s; approve with: ferry approve %s --env %s", strings.Join(result.Missing, "; "), env, job.Run.ID, env)
+	if !out.Deadline.IsZero() {
+		reason += fmt.Sprintf(" (rejected at %s)", out.Deadline.UTC().Format(time.RFC3339))
+	}
 	fmt.Fprintln(job.Log, reason)
 	return &pipeline.WaitError{Reason: reason}
 }
 
-// advisory counts the names recorded by approvers listed in the config.
-func advisory(job *pipeline.Job) []string {
-	var by []string
-	for _, a := range job.Run.ApprovalsFor(job.Env.Name) {
-		if slices.Contains(job.Env.Approval.Approvers, a.By) && !slices.Contains(by, a.By) {
-			by = append(by, a.By)
-		}
+func (s Stage) now() time.Time {
+	if s.Now != nil {
+		return s.Now().UTC()
 	}
-	return by
+	return time.Now().UTC()
 }
 
-// signed verifies every approval of this service and counts the distinct principals whose
-// signatures hold for this run, environment and digests. Invalid ones are logged and ignored;
-// a valid rejection fails the gate.
-func (s Stage) signed(ctx context.Context, job *pipeline.Job) ([]string, error) {
-	if s.Signers == nil {
-		return nil, pipeline.Permanent(errors.New("signed approvals need the allowed signers, which this build did not wire"))
-	}
-	allowed, err := s.Signers(ctx, job.Env)
+// subject is what the gate judges for: the run's current digests and the people the policy
+// excludes, recorded in out for the audit trail.
+func (s Stage) subject(ctx context.Context, job *pipeline.Job, out *pipeline.ApproveOutput) (approval.Subject, error) {
+	gate := job.Env.Approval
+	sub := approval.Subject{Run: job.Run.ID, Service: job.Pipeline.Name, Env: job.Env.Name}
+	sub.Image, sub.Chart = Digests(job.Pipeline)
+	values, err := approval.ValuesDigest(job.RepoRoot, job.Env)
 	if err != nil {
-		return nil, pipeline.Permanent(err)
+		return sub, err
 	}
-	image, chart := Digests(job.Pipeline)
-	seen := map[string]bool{}
-	for _, a := range job.Run.Approvals {
-		if a.Env != job.Env.Name || a.Service != job.Pipeline.Name {
-			continue
+	sub.Values = values
+	out.Image, out.Chart, out.Values = sub.Image, sub.Chart, sub.Values
+	sub.Requester = RequesterNames(job.Run)
+	if gate.ExcludeRequester {
+		out.Requester = sub.Requester
+		if len(sub.Requester) == 0 {
+			fmt.Fprintf(job.Log, "excludeRequester: run %s recorded no requester\n", job.Run.ID)
 		}
-		v, err := s.check(a, allowed, job, image, chart)
+	}
+	if gate.ExcludeAuthors {
+		if s.Authors == nil {
+			return sub, errors.New("excludeAuthors needs the release's commit authors, which this build did not wire")
+		}
+		authors, since, err := s.Authors(ctx, job.Run, job.Pipeline.Name)
 		if err != nil {
-			fmt.Fprintf(job.Log, "ignored an approval recorded as %s: %v\n", a.By, err)
-			continue
+			return sub, fmt.Errorf("excludeAuthors: %w", err)
 		}
-		if v.Decision == approval.Reject {
-			return nil, pipeline.Permanent(fmt.Errorf("%s rejected %s for run %s: %s", v.Principal, job.Env.Name, job.Run.ID, v.Comment))
-		}
-		seen[v.Principal] = true
+		sub.Authors = authors
+		out.Authors = slices.Sorted(maps.Keys(authors))
+		fmt.Fprintf(job.Log, "excludeAuthors: %d author(s) of %s: %s\n", len(authors), since, strings.Join(out.Authors, ", "))
 	}
-	by := make([]string, 0, len(seen))
-	for p := range seen {
-		by = append(by, p)
-	}
-	sort.Strings(by)
-	return by, nil
+	return sub, nil
 }
 
-// check verifies one approval and that it is for exactly this run, service, environment and
-// digests, by an approver the config lists (when it lists any).
-func (s Stage) check(a pipeline.Approval, allowed approval.AllowedSigners, job *pipeline.Job, image, chart string) (approval.Verified, error) {
-	v, err := approval.Verify(approval.Signed{Statement: a.Statement, Signature: a.Signature}, allowed)
-	if err != nil {
-		return v, err
+// RequesterNames are the names the run's requester goes by.
+func RequesterNames(run *pipeline.Run) []string {
+	var names []string
+	for _, id := range run.Options.Requester {
+		names = append(names, id.Name)
 	}
-	switch {
-	case v.Run != job.Run.ID:
-		return v, fmt.Errorf("signed for run %s", v.Run)
-	case v.Service != job.Pipeline.Name || v.Env != job.Env.Name:
-		return v, fmt.Errorf("signed for %s in %s", v.Service, v.Env)
-	case v.Image != image || v.Chart != chart:
-		return v, fmt.Errorf("signed for image %s and chart %s, but the run has %s and %s", v.Image, v.Chart, image, chart)
-	case len(job.Env.Approval.Approvers) > 0 && !slices.Contains(job.Env.Approval.Approvers, v.Principal):
-		return v, fmt.Errorf("%s is an allowed signer but not one of the approvers of %s", v.Principal, job.Env.Name)
+	return names
+}
+
+// Records are the decisions recorded for a service in an environment, in journal order: the
+// signed ones name the service; advisory ones (and forged ones) may name none.
+func Records(run *pipeline.Run, service, env string) []pipeline.Approval {
+	var out []pipeline.Approval
+	for _, a := range run.Approvals {
+		if a.Env == env && (a.Service == service || a.Service == "") {
+			out = append(out, a)
+		}
 	}
-	return v, nil
+	return out
+}
+
+// EvaluateRecords verifies and judges journaled decisions; one without a signature is refused
+// as such rather than as a malformed one.
+func EvaluateRecords(gate *config.Approval, allowed approval.AllowedSigners, subject approval.Subject, records []pipeline.Approval) approval.Result {
+	js := make([]approval.Judgement, 0, len(records))
+	for _, a := range records {
+		if a.Signature == "" || len(a.Statement) == 0 {
+			js = append(js, approval.Judgement{Decision: approval.Decision(a.Decision), Comment: a.Comment, Verdict: approval.Refused,
+				Reason: fmt.Sprintf("not signed: approvals of %s must be signed (ferry approve --key)", subject.Env)})
+			continue
+		}
+		js = append(js, approval.Evaluate(gate, allowed, subject, []approval.Signed{{Statement: a.Statement, Signature: a.Signature}}).Judgements...)
+	}
+	return approval.Tally(gate, js)
+}
+
+// advisory judges names recorded with signed: false. They bind no digest: they are whoever
+// said so.
+func advisory(gate *config.Approval, subject approval.Subject, records []pipeline.Approval) approval.Result {
+	js := make([]approval.Judgement, 0, len(records))
+	for _, a := range records {
+		d := approval.Decision(a.Decision)
+		if d == "" {
+			d = approval.Approve
+		}
+		j := approval.Judgement{Principal: a.By, Decision: d, Comment: a.Comment, Time: a.At.UTC().Format(time.RFC3339),
+			Image: subject.Image, Chart: subject.Chart, Values: subject.Values}
+		js = append(js, approval.Judge(gate, subject, j))
+	}
+	return approval.Tally(gate, js)
+}
+
+// Decisions joins the records with their judgements for the journal and ferry status.
+func Decisions(records []pipeline.Approval, r approval.Result) []pipeline.ApprovalDecision {
+	out := make([]pipeline.ApprovalDecision, 0, len(records))
+	for i, a := range records {
+		j := r.Judgements[i]
+		out = append(out, pipeline.ApprovalDecision{By: a.By, At: a.At, Principal: j.Principal, Fingerprint: j.Fingerprint,
+			Decision: string(j.Decision), Comment: j.Comment, Signed: j.Time, Image: j.Image, Chart: j.Chart, Values: j.Values,
+			Verdict: string(j.Verdict), Reason: j.Reason})
+	}
+	return out
+}
+
+// DescribeDecision is one line of a gate's audit trail.
+func DescribeDecision(d pipeline.ApprovalDecision) string {
+	who := d.Principal
+	if who == "" {
+		who = d.By + " (unverified)"
+	}
+	line := fmt.Sprintf("%s %s at %s: %s", who, d.Decision, d.At.UTC().Format(time.RFC3339), d.Verdict)
+	if d.Reason != "" {
+		line += ": " + d.Reason
+	}
+	return line
+}
+
+// FormatTimeout writes a timeout the way ferry.yaml does: 72h, 30m, 1h30m.
+func FormatTimeout(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }

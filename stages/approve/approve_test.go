@@ -23,12 +23,13 @@ func TestGate(t *testing.T) {
 		{"other environment", []pipeline.Approval{{Env: "qa", By: "alice"}, {Env: "qa", By: "bob"}}, false, nil},
 		{"not an approver", []pipeline.Approval{{Env: "prod", By: "alice"}, {Env: "prod", By: "mallory"}}, false, nil},
 		{"same person twice", []pipeline.Approval{{Env: "prod", By: "alice"}, {Env: "prod", By: "alice"}}, false, nil},
-		{"two approvers", []pipeline.Approval{{Env: "prod", By: "bob"}, {Env: "prod", By: "alice"}}, true, []string{"bob", "alice"}},
+		{"two approvers", []pipeline.Approval{{Env: "prod", By: "bob"}, {Env: "prod", By: "alice"}}, true, []string{"alice", "bob"}},
+		{"a rejection", []pipeline.Approval{{Env: "prod", By: "bob"}, {Env: "prod", By: "alice", Decision: "reject"}}, false, nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			job := &pipeline.Job{Run: &pipeline.Run{ID: "r1", Approvals: tc.approvals}, Env: env,
-				Outputs: &pipeline.Outputs{}, Log: &bytes.Buffer{}}
+			job := &pipeline.Job{Run: &pipeline.Run{ID: "r1", Approvals: tc.approvals}, Env: env, Stage: "approve:prod",
+				Pipeline: &pipeline.ServiceRun{Name: "delivery"}, Outputs: &pipeline.Outputs{}, Log: &bytes.Buffer{}}
 			err := Stage{}.Run(t.Context(), job)
 			var wait *pipeline.WaitError
 			switch {
@@ -37,6 +38,10 @@ func TestGate(t *testing.T) {
 			case tc.pass:
 				if job.Outputs.Approve == nil || strings.Join(job.Outputs.Approve.By, ",") != strings.Join(tc.by, ",") {
 					t.Errorf("outputs = %+v", job.Outputs.Approve)
+				}
+			case tc.name == "a rejection":
+				if err == nil || !strings.Contains(err.Error(), "alice rejected prod") {
+					t.Fatalf("err = %v, want alice's rejection", err)
 				}
 			case !errors.As(err, &wait):
 				t.Fatalf("err = %v, want a WaitError", err)

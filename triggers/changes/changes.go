@@ -91,6 +91,11 @@ type backend interface {
 	log(ctx context.Context, head string, exclude []string) ([]Commit, error)
 	// refs returns the branches, remote-tracking branches and tags, tags peeled to commits.
 	refs(ctx context.Context) ([]Ref, error)
+	// authors returns the author e-mails of the commits reachable from to and not from from
+	// (from may be ""), each with one commit (see Authors).
+	authors(ctx context.Context, from, to string) (map[string]string, error)
+	// commitObject returns a commit object's content.
+	commitObject(ctx context.Context, commit string) ([]byte, error)
 	close() error
 }
 
