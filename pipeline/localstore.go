@@ -53,13 +53,20 @@ func NewLocalStore(root string) (*LocalStore, error) {
 			return nil, fmt.Errorf("create store %s: %w", root, err)
 		}
 	}
-	ignore := filepath.Join(root, ".gitignore")
-	if _, err := os.Stat(ignore); errors.Is(err, os.ErrNotExist) {
-		if err := os.WriteFile(ignore, []byte("# Ferry's run store: not for version control\n*\n"), 0o644); err != nil {
-			return nil, fmt.Errorf("create store %s: %w", root, err)
-		}
+	if err := IgnoreInGit(root); err != nil {
+		return nil, fmt.Errorf("create store %s: %w", root, err)
 	}
 	return &LocalStore{root: root, journals: map[string]*journal{}}, nil
+}
+
+// IgnoreInGit makes a folder of Ferry's (a store, .ferry) ignore itself in git: an untracked
+// file would make the work tree dirty, which Go stamps into the binaries it builds.
+func IgnoreInGit(dir string) error {
+	ignore := filepath.Join(dir, ".gitignore")
+	if _, err := os.Stat(ignore); !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return os.WriteFile(ignore, []byte("# Ferry's run store: not for version control\n*\n"), 0o644)
 }
 
 // Root is the store's folder.

@@ -52,6 +52,17 @@ func (e *Engine) runStage(ctx context.Context, st *state, svc *ServiceRun, s *St
 	if cacheable && digest != "" && !st.run.Options.NoCache {
 		if entry, out, restored, ok := e.cacheHit(ctx, job, impl, key); ok {
 			took := e.cachedDuration(ctx, entry)
+			if entry.Run == st.run.ID {
+				// This run did the stage before a resume on another machine, where its outputs
+				// were missing: it is this run's own result, restored, not one reused.
+				reason := "done earlier in this run"
+				if restored != "" {
+					reason += " (outputs restored from the cache: " + restored + ")"
+				}
+				return r.finish(ctx, Succeeded, reason, func(n *StageState) {
+					n.InputsDigest, n.Outputs = digest, out
+				})
+			}
 			reason := fmt.Sprintf("same inputs as run %s", entry.Run)
 			if restored != "" {
 				reason += " (outputs restored from the cache: " + restored + ")"

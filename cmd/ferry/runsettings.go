@@ -37,6 +37,10 @@ func (p *pointerReporter) Report(ev pipeline.Event) {
 		p.err = err
 		return
 	}
+	// Before the stages build: .ferry must not make the work tree dirty.
+	if p.err = pipeline.IgnoreInGit(filepath.Dir(pointerDir(p.cfg))); p.err != nil {
+		return
+	}
 	p.err = renameio.WriteFile(filepath.Join(pointerDir(p.cfg), ev.Run), []byte(p.state+"\n"), 0o644)
 }
 

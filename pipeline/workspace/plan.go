@@ -56,6 +56,13 @@ func MakePlan(ctx context.Context, cfg *config.Config, o PlanOptions) (*pipeline
 			if ch, err = findChanges(ctx, repo, cfg, ev, o); err != nil {
 				return nil, err
 			}
+			// A pull request's checkout is GitHub's merge commit, without its head: finding
+			// the changes fetched it. Its time dates the images, the same on every machine.
+			if ev.Committed.IsZero() {
+				if t, err := repo.CommitTime(ctx, ev.After); err == nil {
+					ev.Committed = t
+				}
+			}
 		}
 	}
 	if o.ChangedGiven {

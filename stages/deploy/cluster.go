@@ -7,6 +7,7 @@ import (
 	"log/slog"
 
 	"helm.sh/helm/v4/pkg/action"
+	"helm.sh/helm/v4/pkg/kube"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -33,6 +34,13 @@ type cluster struct {
 	kube      kubernetes.Interface
 	namespace string
 }
+
+// FieldManager is the manager of the fields Ferry's deploys apply (server-side apply). Helm
+// otherwise names it after the executable, so that a ferry built or installed under another
+// name (ferry.exe, a test binary, a wrapper) would conflict with the fields of the last deploy.
+const FieldManager = "ferry"
+
+func init() { kube.ManagedFieldsManager = FieldManager }
 
 // connect opens the target. Helm logs through slog to log, so its warnings land in the
 // stage's log.
