@@ -214,8 +214,11 @@ func TestShardBalanceByDuration(t *testing.T) {
 	}
 }
 
-// BenchmarkShardedMatrix1000 writes the GitHub matrix output of a 1000-service plan in 256
-// shards balanced by durations: what ferry plan adds to a plan that large.
+// BenchmarkShardedMatrix1000 writes the matrix outputs of a 1000-service plan in 256 shards
+// balanced by durations, for GitHub ($GITHUB_OUTPUT lines) and for Azure Pipelines
+// (##vso[task.setvariable] commands): what ferry plan adds to a plan that large.
+//
+//	go test -run '^$' -bench ShardedMatrix1000 -benchmem -count 3 ./pipeline/report/
 func BenchmarkShardedMatrix1000(b *testing.B) {
 	plan := bigPlan(b, 1000)
 	durations := map[string]time.Duration{}
@@ -223,10 +226,33 @@ func BenchmarkShardedMatrix1000(b *testing.B) {
 		durations[s.Name] = time.Duration(1+i%17) * time.Minute
 	}
 	o := MatrixOptions{Durations: durations}
-	b.ReportAllocs()
-	for b.Loop() {
-		if err := WriteGitHubOutputs(io.Discard, PlanOutputs(plan, triggers.SourceGitHub, o)); err != nil {
-			b.Fatal(err)
-		}
+	for _, ci := range []struct {
+		name  string
+		write func(io.Writer, map[string]string) error
+	}{
+		{triggers.SourceGitHub, WriteGitHubOutputs},
+		{triggers.SourceAzure, WriteAzureOutputs},
+	} {
+		b.Run(ci.name, func(b *testing.B) {
+			var out countWriter
+			if err := ci.write(&out, PlanOutputs(plan, ci.name, o)); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := ci.write(io.Discard, PlanOutputs(plan, ci.name, o)); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(out), "output-B")
+		})
 	}
+}
+
+// countWriter counts the bytes written to it.
+type countWriter int64
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	*c += countWriter(len(p))
+	return len(p), nil
 }
