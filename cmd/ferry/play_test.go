@@ -959,8 +959,11 @@ func digestOf(ref string) string {
 // only the registry in common), then the qa and prod jobs on the cluster, with an approver
 // signing on a machine of their own in between. Each play must leave what one ferry run of the
 // same commit leaves (in a namespace of the registry of its own): the same stage results, the
-// same image digests and chart contents, the same release record. Playing the same commit again
-// on fresh runners builds, tests, builds images and scans nothing.
+// same image digests and chart contents, the same release record. Playing the push to the feature
+// branch or the release again on fresh runners builds, tests, builds images and scans nothing.
+// (A pull request's jobs keep their runs in the job, --state local, as the generated workflow
+// says: pull requests from forks get no credentials for the registry's run store. So a pull
+// request played again builds again, and is not played twice here.)
 func TestPlayGeneratedWorkflow(t *testing.T) {
 	reg := testenv.Registry(t)
 	kubeconfig := testenv.KubeconfigWithContexts(t, testenv.Cluster(t), "qa", "prod")
@@ -1024,9 +1027,9 @@ func TestPlayGeneratedWorkflow(t *testing.T) {
 	// reference is one ferry run of the same commit on a laptop, in the reference namespace.
 	// The laptop knows the repository's address as GitHub gives it to jobs: it is the image's
 	// org.opencontainers.image.source label.
-	laptop := append(slices.Clone(p.shared), "HOME="+t.TempDir(), "KUBECONFIG="+kubeconfig, "GITHUB_REPOSITORY=ferry-ci/shipping")
 	reference := func(t *testing.T, dir string, args ...string) *pipeline.Run {
 		t.Helper()
+		laptop := append(slices.Clone(p.shared), "HOME="+t.TempDir(), "KUBECONFIG="+kubeconfig, "GITHUB_REPOSITORY=ferry-ci/shipping")
 		refArgs := []string{"--state", refState(t), "--registry", reg + "/reference", "--no-progress"}
 		code, out := ferryProc(t, dir, laptop, append(append([]string{"run"}, args...), refArgs...)...)
 		id := ""
