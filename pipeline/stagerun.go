@@ -61,6 +61,11 @@ func (e *Engine) runStage(ctx context.Context, st *state, svc *ServiceRun, s *St
 				}
 				return r.finish(ctx, Succeeded, reason, func(n *StageState) {
 					n.InputsDigest, n.Outputs = digest, out
+					// It took what it took then, not the time until this resume: durations
+					// balance the shards of later plans.
+					if took > 0 {
+						n.Ended = n.Started.Add(took)
+					}
 				})
 			}
 			reason := fmt.Sprintf("same inputs as run %s", entry.Run)

@@ -1131,6 +1131,15 @@ func TestPlayGeneratedWorkflow(t *testing.T) {
 			t.Errorf("the play's stage results\n%v\nwant those of one ferry run\n%v", got, want)
 		}
 		checkRelease(t, reg, refState(t), repo, kubeconfig, run, ref)
+		// The qa job's resume restored what the pipeline job had done: those stages keep the
+		// times they ran at, in order, not the time of the resume.
+		d := run.Service("delivery")
+		order := []pipeline.StageID{"build", "test", "image", "scan"}
+		for i := 1; i < len(order); i++ {
+			if prev, s := d.Stage(order[i-1]), d.Stage(order[i]); prev.Ended.After(s.Started) {
+				t.Errorf("%s ended at %s, after %s started at %s", prev.ID, prev.Ended, s.ID, s.Started)
+			}
+		}
 
 		again, steps := play(t, release, all)
 		cachedAgain(t, runs, again, steps)
