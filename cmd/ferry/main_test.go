@@ -113,7 +113,7 @@ func TestPlanGolden(t *testing.T) {
 		{"explain-go-mod", []string{"plan", "--explain", "--changed", "go.mod"}},
 		{"explain-no-trigger", []string{"plan", "--explain", "--ref", "main", "--changed", "go.mod"}},
 		{"explain-release", []string{"plan", "--explain", "--ref", "release/delivery/v1.0.2", "--changed", "README.md"}},
-		// Three services, at most two jobs: two shards, balanced by count (no runs yet).
+		// Five services, at most two jobs: two shards, balanced by count (no runs yet).
 		{"sharded-github-matrix", []string{"plan", "--changed", "go.mod", "--max-jobs", "2", "-o", "github-matrix"}},
 		{"sharded-azure-matrix", []string{"plan", "--changed", "go.mod", "--max-jobs", "2", "-o", "azure-matrix"}},
 	}
