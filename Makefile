@@ -50,9 +50,10 @@ tools: $(TRIVY) $(MKDB)
 
 # The Kubernetes test cluster's binaries, built from the Go module proxy and cached by version
 # (cold ≈ 10–20 min on 2 cores). Tests start the cluster themselves, or use
-# $$FERRY_TEST_KUBECONFIG (.ci/run starts one for the whole run).
+# $$FERRY_TEST_KUBECONFIG (.ci/run starts one for the whole run). The tests and the demo need
+# etcd, the control plane and kwok only, as .ci/run builds them: no kubectl, no helm CLI.
 k8s-lab:
-	LAB=$(K8S_LAB) K8S_VERSION=$(K8S_VERSION) internal/testenv/k8slab/build.sh
+	LAB=$(K8S_LAB) K8S_VERSION=$(K8S_VERSION) BUILD_KUBECTL=0 internal/testenv/k8slab/build.sh etcd k8s kwok
 
 # Trivy is built, never linked into Ferry: it needs GOEXPERIMENT=jsonv2 and adds 344 MB.
 $(TRIVY):
@@ -64,6 +65,8 @@ $(MKDB): tools/go.mod tools/go.sum $(wildcard tools/mkdb/*.go)
 	mkdir -p $(dir $(MKDB))
 	$(GO) -C tools build -o $(MKDB) ./mkdb
 
+# The demo: the example's feature, PR and release pipelines through production, on a local
+# registry and cluster (examples/demo.sh says what it does and cleans up after itself).
 demo: build tools k8s-lab
 	FERRY=$(FERRY) K8S_LAB=$(K8S_LAB) examples/demo.sh
 
