@@ -36,7 +36,8 @@ t0=$SECONDS
 
 cleanup() {
   local rc=$?
-  trap - INT TERM EXIT
+  trap - EXIT
+  trap "" INT TERM   # a second Ctrl-C must not cut the cleanup short
   printf '\n== cleaning up: '
   if [ -n "$registry_pid" ]; then kill "$registry_pid" 2>/dev/null || true; wait "$registry_pid" 2>/dev/null || true; printf 'registry stopped; '; fi
   if [ -s "$work/k8s/pids/apiserver.pid" ]; then
