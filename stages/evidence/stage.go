@@ -182,7 +182,7 @@ func scanOutput(svc *pipeline.ServiceRun) (*pipeline.ScanOutput, *pipeline.Stage
 func scanPolicy(p config.ScanPolicy) pev.ScanPolicy {
 	out := pev.ScanPolicy{FailOn: p.FailOn, IgnoreUnfixed: p.IgnoreUnfixed}
 	if out.FailOn == "" {
-		out.FailOn = "HIGH"
+		out.FailOn = config.DefaultFailOn
 	}
 	for _, ig := range p.Ignore {
 		out.Ignore = append(out.Ignore, pev.ScanIgnore{ID: ig.ID, Reason: ig.Reason, Expires: ig.Expires})
