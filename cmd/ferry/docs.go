@@ -22,7 +22,7 @@ func (a *app) docsCommand() *cobra.Command {
 		Short: "Write the CLI and ferry.yaml references (CLI.md, CONFIG.md)",
 		Long: `docs writes DIR/CLI.md, every command with its flags (cobra's Markdown generator over
 this binary's commands), and DIR/CONFIG.md, every ferry.yaml key with its type, default and
-description (from the config model). This repository keeps both in docs/ (make docs);
+description (from the config model). Ferry's own repository keeps both in docs/ (make docs);
 tests fail when they are stale.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
