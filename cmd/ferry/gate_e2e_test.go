@@ -351,3 +351,39 @@ func imageSize(t *testing.T, ref string) int64 {
 	}
 	return n
 }
+
+// TestRunWait: `ferry run --wait`, as its own process, keeps polling at prod's gate instead of
+// exiting with code 3, and goes on to promote when an approval arrives from another process.
+func TestRunWait(t *testing.T) {
+	reg := testenv.Registry(t)
+	repo, _ := gateRepo(t, "{allowedSigners: deploy/allowed_signers, minApprovals: 1}")
+	gitIn(t, repo, "checkout", "-q", "-b", "release/delivery/v1.0.2")
+	env := map[string]string{"FERRY_CACHE_DIR": t.TempDir()}
+	done := make(chan result, 1)
+	go func() {
+		done <- ferryProcess(t, repo, env, "run", "--registry", reg+"/shipping", "--no-progress", "--wait", "--poll-interval", "50ms", "--timeout", "5m")
+	}()
+	var id string
+	for id == "" {
+		select {
+		case r := <-done:
+			t.Fatalf("run --wait ended before an approval: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+		case <-time.After(100 * time.Millisecond):
+		}
+		r := runFerry(t, repo, env, "", "runs", "-o", "json")
+		var list []struct{ ID, Status string }
+		if json.Unmarshal([]byte(r.stdout), &list) == nil && len(list) == 1 && list[0].Status == string(pipeline.Waiting) {
+			id = list[0].ID
+		}
+	}
+	if r := ferryProcess(t, repo, env, "approve", id, "--env", "prod", "--key", demoKey(repo, "alice")); r.code != 0 {
+		t.Fatalf("approve: exit %d\n%s", r.code, r.stderr)
+	}
+	r := <-done
+	if r.code != 0 || !strings.Contains(r.stderr+r.stdout, "polling for decisions") {
+		t.Fatalf("run --wait: exit %d, want 0 after polling\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if !prodTagExists(reg, "1.0.2") {
+		t.Error("run --wait ended without promoting")
+	}
+}
