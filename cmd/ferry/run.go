@@ -147,7 +147,7 @@ func (a *app) setupEngine(ctx context.Context, ws workspaceFlags, rf renderFlags
 	}
 	// Tokens and client keys of the kubeconfig deploy uses are secrets too.
 	a.masker.Add(deploy.KubeconfigSecrets(kubeconfigPath(a.env, rf.stages.kubeconfig))...)
-	a.masker.Add(mask.SecretsFromEnv(a.env, []string{"FERRY_SIGNING_KEY_PASSPHRASE"})...)
+	a.masker.Add(mask.SecretsFromEnv(a.env, signingSecrets(a.env))...)
 	rend, err := a.newRenderer(rf, cfg.Root)
 	if err != nil {
 		return nil, err

@@ -2,7 +2,6 @@ package evidence
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -212,28 +211,3 @@ func (s *AtPush) provenance(job *pipeline.Job) pev.ProvenanceInput {
 			ConfigDigest: job.Run.ConfigDigest, Pipeline: job.Pipeline.Pipeline, Service: job.Pipeline.Name, Version: job.Pipeline.Version}}
 }
 
-// KeyFile signs with an SSH private key file (FERRY_SIGNING_KEY), decrypted with passphrase
-// when it is encrypted; nil for no file.
-func KeyFile(path, passphrase string) SignerFunc {
-	if path == "" {
-		return nil
-	}
-	return func() (ssh.Signer, error) {
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return nil, err
-		}
-		k, err := ssh.ParsePrivateKey(data)
-		var missing *ssh.PassphraseMissingError
-		if errors.As(err, &missing) {
-			if passphrase == "" {
-				return nil, fmt.Errorf("%s is encrypted: set FERRY_SIGNING_KEY_PASSPHRASE", path)
-			}
-			k, err = ssh.ParsePrivateKeyWithPassphrase(data, []byte(passphrase))
-		}
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
-		return k, nil
-	}
-}
