@@ -24,7 +24,7 @@ export FERRY_MKDB := $(MKDB)
 K8S_VERSION := $(shell $(GO) run ./internal/testenv/k8sversion)
 K8S_LAB := $(TOOLS)/k8s-lab-$(K8S_VERSION)
 
-.PHONY: all build test lint bench tools k8s-lab demo release clean
+.PHONY: all build test lint bench tools k8s-lab demo release docs clean
 
 all: lint build test
 
@@ -74,6 +74,11 @@ demo: build tools k8s-lab
 # A snapshot for trying it: make release VERSION=v0.0.0-snapshot PLATFORMS=linux/amd64
 release:
 	VERSION=$(VERSION) GO=$(GO) internal/release/build.sh
+
+# The CLI and ferry.yaml references in docs/, written by the commands and the config model
+# themselves; TestReferenceDocsAreCurrent fails when the committed ones are stale.
+docs:
+	$(GO) run ./cmd/ferry docs --dir docs
 
 clean:
 	rm -rf $(BIN) dist
