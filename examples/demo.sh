@@ -18,13 +18,13 @@
 # `make demo` builds ferry, the pinned Trivy and the cluster's binaries first (cached by version
 # in the tools folder: the first build takes about 5 minutes for Trivy and 10-20 minutes for the
 # cluster on 2 cores; later runs reuse them) and calls this script with FERRY, FERRY_MKDB,
-# FERRY_TRIVY and K8S_LAB set. Needs git, docker-registry, buildah, openssl, curl, python3.
+# FERRY_TRIVY and K8S_LAB (make k8s-cluster) set. Needs git, docker-registry, buildah, openssl, curl, python3.
 # The machine needs no network: the scan uses a tiny offline DB made by tools/mkdb (the one the
 # tests use), the Go module the example needs (go-cmp) is one Ferry itself is built with.
 set -euo pipefail
 FERRY=${FERRY:?set FERRY to the ferry binary (make demo does)}
 MKDB=${FERRY_MKDB:?set FERRY_MKDB to the mkdb tool (make tools builds it)}
-K8S_LAB=${K8S_LAB:?set K8S_LAB to the Kubernetes lab folder (make k8s-lab builds it)}
+K8S_LAB=${K8S_LAB:?set K8S_LAB to the Kubernetes lab folder (make k8s-cluster builds it)}
 # The demo plays the git events itself (plan and run flags): a CI job's variables must not
 # make Ferry read the job's event instead.
 unset GITHUB_ACTIONS TF_BUILD
@@ -63,7 +63,7 @@ for tool in git docker-registry buildah openssl curl python3 setsid; do
   command -v "$tool" >/dev/null || { echo "demo: $tool is not installed (on Debian: apt-get install git docker-registry buildah openssl curl python3)" >&2; exit 1; }
 done
 for b in etcd kube-apiserver kube-controller-manager kube-scheduler kwok kwok-stages.yaml; do
-  [ -e "$K8S_LAB/bin/$b" ] || { echo "demo: $K8S_LAB/bin/$b missing: run make k8s-lab (10-20 minutes the first time)" >&2; exit 1; }
+  [ -e "$K8S_LAB/bin/$b" ] || { echo "demo: $K8S_LAB/bin/$b missing: run make k8s-cluster (10-20 minutes the first time)" >&2; exit 1; }
 done
 say "ferry:   $("$FERRY" version)"
 say "trivy:   ${FERRY_TRIVY:-the pinned Trivy} (built once into the tools folder, about 5 minutes the first time; reused)"

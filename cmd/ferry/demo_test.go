@@ -27,7 +27,7 @@ func TestDemo(t *testing.T) {
 	lab := testenv.LabDir()
 	for _, b := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "kwok-stages.yaml"} {
 		if _, err := os.Stat(filepath.Join(lab, "bin", b)); err != nil {
-			testenv.Missing(t, "the demo's cluster: %s not built (make k8s-lab)", b)
+			testenv.Missing(t, "the demo's cluster: %s not built (make k8s-cluster)", b)
 		}
 	}
 	trivy, mkdb := testenv.Trivy(t), testenv.MkDB(t)
