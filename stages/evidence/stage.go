@@ -210,4 +210,3 @@ func (s *AtPush) provenance(job *pipeline.Job) pev.ProvenanceInput {
 		Params: pev.ExternalParameters{Repository: s.Source, Ref: job.Run.Event.Ref, Commit: job.Run.Event.After, Config: cfgPath,
 			ConfigDigest: job.Run.ConfigDigest, Pipeline: job.Pipeline.Pipeline, Service: job.Pipeline.Name, Version: job.Pipeline.Version}}
 }
-
