@@ -24,7 +24,7 @@ export FERRY_MKDB := $(MKDB)
 K8S_VERSION := $(shell $(GO) run ./internal/testenv/k8sversion)
 K8S_LAB := $(TOOLS)/k8s-lab-$(K8S_VERSION)
 
-.PHONY: all build test lint bench tools k8s-lab demo release clean
+.PHONY: all build test lint bench tools k8s-cluster k8s-lab demo release docs clean
 
 all: lint build test
 
@@ -50,7 +50,12 @@ tools: $(TRIVY) $(MKDB)
 
 # The Kubernetes test cluster's binaries, built from the Go module proxy and cached by version
 # (cold ≈ 10–20 min on 2 cores). Tests start the cluster themselves, or use
-# $$FERRY_TEST_KUBECONFIG (.ci/run starts one for the whole run).
+# $$FERRY_TEST_KUBECONFIG (.ci/run starts one for the whole run). k8s-cluster is what the tests
+# and the demo need (etcd, the control plane, kwok), as .ci/run builds it; k8s-lab adds kubectl
+# and the helm CLI, for bench/release.sh.
+k8s-cluster:
+	LAB=$(K8S_LAB) K8S_VERSION=$(K8S_VERSION) BUILD_KUBECTL=0 internal/testenv/k8slab/build.sh etcd k8s kwok
+
 k8s-lab:
 	LAB=$(K8S_LAB) K8S_VERSION=$(K8S_VERSION) internal/testenv/k8slab/build.sh
 
@@ -64,13 +69,20 @@ $(MKDB): tools/go.mod tools/go.sum $(wildcard tools/mkdb/*.go)
 	mkdir -p $(dir $(MKDB))
 	$(GO) -C tools build -o $(MKDB) ./mkdb
 
-demo: build tools k8s-lab
+# The demo: the example's feature, PR and release pipelines through production, on a local
+# registry and cluster (examples/demo.sh says what it does and cleans up after itself).
+demo: build tools k8s-cluster
 	FERRY=$(FERRY) K8S_LAB=$(K8S_LAB) examples/demo.sh
 
 # Release files in dist/: reproducible binaries for every platform, SBOMs, checksums.txt.
 # A snapshot for trying it: make release VERSION=v0.0.0-snapshot PLATFORMS=linux/amd64
 release:
 	VERSION=$(VERSION) GO=$(GO) internal/release/build.sh
+
+# The CLI and ferry.yaml references in docs/, written by the commands and the config model
+# themselves; TestReferenceDocsAreCurrent fails when the committed ones are stale.
+docs:
+	$(GO) run ./cmd/ferry docs --dir docs
 
 clean:
 	rm -rf $(BIN) dist

@@ -18,7 +18,7 @@ func (e *Engine) attempt(ctx context.Context, job *Job, impl Stage, log io.Write
 	opts := e.Config.StageOptionsFor(job.Stage.Kind())
 	timeout := opts.Timeout
 	if timeout == 0 {
-		timeout = time.Hour
+		timeout = config.DefaultStageTimeout
 	}
 	retries := 0
 	if config.Retryable(job.Stage.Kind()) {

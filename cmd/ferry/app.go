@@ -156,6 +156,7 @@ Exit codes:
 		a.rollbackCommand(),
 		a.verifyCommand(),
 		a.releaseCommand(),
+		a.docsCommand(),
 	)
 	return root
 }

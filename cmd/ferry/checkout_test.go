@@ -108,7 +108,7 @@ func TestShallowGitHubPushPlansEveryCommit(t *testing.T) {
 
 	// With fetching off the push may hold any commits: every service, with the reason.
 	doc = planJSONIn(t, shallowClone(t, origin, "main"), env, "--no-fetch")
-	if !doc.Changes.All || len(doc.Services) != 3 || !strings.Contains(doc.Changes.Reason, "--no-fetch") {
+	if !doc.Changes.All || len(doc.Services) != 5 || !strings.Contains(doc.Changes.Reason, "--no-fetch") {
 		t.Errorf("--no-fetch: all=%v %v (%s)", doc.Changes.All, doc.names(), doc.Changes.Reason)
 	}
 }
@@ -171,7 +171,7 @@ func TestPushWithoutBeforePlansEveryCommit(t *testing.T) {
 	})
 	t.Run("azure, nothing known", func(t *testing.T) {
 		doc := planJSONIn(t, shallowClone(t, origin, "main"), azure(after), "--state", t.TempDir())
-		if !doc.Changes.All || len(doc.Services) != 3 || !strings.Contains(doc.Changes.Reason, "SYSTEM_ACCESSTOKEN") {
+		if !doc.Changes.All || len(doc.Services) != 5 || !strings.Contains(doc.Changes.Reason, "SYSTEM_ACCESSTOKEN") {
 			t.Errorf("all=%v %v (%s)", doc.Changes.All, doc.names(), doc.Changes.Reason)
 		}
 	})
@@ -192,7 +192,7 @@ func TestConfigLocation(t *testing.T) {
 	gitIn(t, root, "add", "-A")
 	gitIn(t, root, "commit", "-qm", "init")
 
-	if r := runFerry(t, filepath.Join(mono, "src", "web"), nil, "", "validate"); r.code != 0 || !strings.Contains(r.stdout, "ok (3 services") {
+	if r := runFerry(t, filepath.Join(mono, "src", "web"), nil, "", "validate"); r.code != 0 || !strings.Contains(r.stdout, "ok (5 services") {
 		t.Errorf("validate from a subfolder: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	if r := runFerry(t, root, nil, "", "validate", "--config", "mono/ferry.yaml"); r.code != 0 {

@@ -113,7 +113,7 @@ func TestPlanGolden(t *testing.T) {
 		{"explain-go-mod", []string{"plan", "--explain", "--changed", "go.mod"}},
 		{"explain-no-trigger", []string{"plan", "--explain", "--ref", "main", "--changed", "go.mod"}},
 		{"explain-release", []string{"plan", "--explain", "--ref", "release/delivery/v1.0.2", "--changed", "README.md"}},
-		// Three services, at most two jobs: two shards, balanced by count (no runs yet).
+		// Five services, at most two jobs: two shards, balanced by count (no runs yet).
 		{"sharded-github-matrix", []string{"plan", "--changed", "go.mod", "--max-jobs", "2", "-o", "github-matrix"}},
 		{"sharded-azure-matrix", []string{"plan", "--changed", "go.mod", "--max-jobs", "2", "-o", "azure-matrix"}},
 	}
@@ -186,10 +186,10 @@ func TestPlanOutputsSharded(t *testing.T) {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
 	}
 	data, _ := os.ReadFile(out)
-	want := "count=3\n" +
-		`matrix={"include":[{"service":"shard-1","services":"delivery package","pipeline":"feature","version":"","stages":"build,test"},` +
-		`{"service":"shard-2","services":"frontend","pipeline":"feature","version":"","stages":"build,test"}]}` + "\n" +
-		`services=["delivery","package","frontend"]` + "\n"
+	want := "count=5\n" +
+		`matrix={"include":[{"service":"shard-1","services":"delivery package workflow","pipeline":"feature","version":"","stages":"build,test"},` +
+		`{"service":"shard-2","services":"dronescheduler frontend","pipeline":"feature","version":"","stages":"build,test"}]}` + "\n" +
+		`services=["delivery","package","workflow","dronescheduler","frontend"]` + "\n"
 	if string(data) != want {
 		t.Errorf("GITHUB_OUTPUT =\n%s\nwant\n%s", data, want)
 	}
@@ -222,7 +222,7 @@ func gitOut(t *testing.T, dir string, args ...string) string {
 func TestValidate(t *testing.T) {
 	repo := exampleRepo(t)
 	r := runFerry(t, repo, nil, "", "validate")
-	if r.code != 0 || r.stdout != "ferry.yaml: ok (3 services, 3 triggers, 2 environments)\n" {
+	if r.code != 0 || r.stdout != "ferry.yaml: ok (5 services, 3 triggers, 2 environments)\n" {
 		t.Errorf("exit %d: %q %q", r.code, r.stdout, r.stderr)
 	}
 	os.WriteFile(filepath.Join(repo, "ferry.yaml"), []byte("version: 1\nservices:\n  a: {path: src/nosuch, buidl: x}\ntriggers: {}\n"), 0o644)
@@ -329,7 +329,7 @@ func TestCommandsDoNotSeeCredentials(t *testing.T) {
 	data, _ := os.ReadFile(cfgPath)
 	text := strings.Replace(string(data), "build: go build -trimpath -o bin/delivery .",
 		`build: 'test -z "$FERRY_REGISTRY_PASSWORD" && test -z "$SYSTEM_ACCESSTOKEN" && test -n "$GITHUB_TOKEN" && test -n "$NPM_TOKEN"'`+"\n    passEnv: [GITHUB_TOKEN]", 1)
-	text = strings.Replace(text, "build: go build -trimpath -o bin/package .",
+	text = strings.Replace(text, "build: go build -trimpath -o bin/dronescheduler .",
 		`build: 'test -z "$GITHUB_TOKEN" && test -z "$FERRY_REGISTRY_PASSWORD" && test -n "$NPM_TOKEN"'`, 1)
 	text = strings.Replace(text, "scan:\n", "secrets: [NPM_TOKEN]\nscan:\n", 1)
 	os.WriteFile(cfgPath, []byte(text), 0o644)
@@ -338,7 +338,7 @@ func TestCommandsDoNotSeeCredentials(t *testing.T) {
 		"SYSTEM_ACCESSTOKEN": "azure-token-0123", "NPM_TOKEN": "npm_abcdefghij"} {
 		t.Setenv(k, v) // the engine passes the process environment on, scrubbed
 	}
-	r := runFerry(t, repo, nil, "", "run", "--service", "delivery", "--service", "package", "--stage", "build", "--no-progress", "--no-cache",
+	r := runFerry(t, repo, nil, "", "run", "--service", "delivery", "--service", "dronescheduler", "--stage", "build", "--no-progress", "--no-cache",
 		"--changed", "src/shipping/common/common.go")
 	if r.code != 0 {
 		t.Fatalf("exit %d: a build saw a credential it should not (or missed one it asked for)\n%s\n%s", r.code, r.stdout, r.stderr)
@@ -461,7 +461,7 @@ func TestGoModChangeRebuilds(t *testing.T) {
 	for _, s := range plan.Services {
 		affected[s.Name] = strings.Join(s.Reasons, "; ")
 	}
-	for _, name := range []string{"delivery", "package", "frontend"} {
+	for _, name := range []string{"delivery", "package", "workflow", "dronescheduler", "frontend"} {
 		if !strings.Contains(affected[name], "depends on go.mod (changed: go.mod)") {
 			t.Errorf("%s: reasons %q, want the go.mod dependency", name, affected[name])
 		}

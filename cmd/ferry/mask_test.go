@@ -29,7 +29,7 @@ func TestSecretsNeverReachAnySink(t *testing.T) {
 	data, _ := os.ReadFile(cfgPath)
 	text := strings.Replace(string(data), "build: go build -trimpath -o bin/delivery .",
 		`build: 'test "`+b64+`" = "`+escaped+`" || test x = "`+secret+`"'`, 1)
-	text = strings.Replace(text, "build: go build -trimpath -o bin/package .",
+	text = strings.Replace(text, "build: go build -trimpath -o bin/dronescheduler .",
 		`build: 'touch "`+secret+`.bin" "`+b64+`.b64" "`+escaped+`.url"'`, 1)
 	text = strings.Replace(text, "scan:\n", "secrets: [NPM_TOKEN]\nscan:\n", 1)
 	os.WriteFile(cfgPath, []byte(text), 0o644)
@@ -57,7 +57,7 @@ func TestSecretsNeverReachAnySink(t *testing.T) {
 		printed = append(printed, r.stdout, r.stderr)
 		return r
 	}
-	build := []string{"run", "--service", "delivery", "--service", "package", "--stage", "build", "--changed", "src/shipping/common/common.go"}
+	build := []string{"run", "--service", "delivery", "--service", "dronescheduler", "--stage", "build", "--changed", "src/shipping/common/common.go"}
 
 	// A failing stage whose reason holds the secrets, and a stage whose outputs do.
 	r := ferry(github, 1, build...)

@@ -22,8 +22,9 @@ import (
 )
 
 // gateRepo is the example with prod's approval replaced by policy, promote-only releases,
-// values for prod (deploy/prod.yaml), and carol and dave added to the allowed signers, all
-// on main. It returns the repository and carol's and dave's key files.
+// values for prod (deploy/prod.yaml), and dave added to the allowed signers (with alice, bob
+// and carol, the example's demo approvers), all on main. It returns the repository and carol's
+// and dave's key files.
 func gateRepo(t *testing.T, policy string, extra ...[2]string) (repo string, keys map[string]string) {
 	t.Helper()
 	repo = exampleRepo(t)
@@ -31,7 +32,7 @@ func gateRepo(t *testing.T, policy string, extra ...[2]string) (repo string, key
 	cfgPath := filepath.Join(repo, "ferry.yaml")
 	data, _ := os.ReadFile(cfgPath)
 	text := strings.Replace(string(data), "stages: [build, test, image, scan, push, chart, deploy]}", "stages: [build, test, image, push, promote]}", 1)
-	text = strings.Replace(text, "approval: {allowedSigners: deploy/allowed_signers, approvers: [alice@example.com, bob@example.com], minApprovals: 1}}",
+	text = strings.Replace(text, "approval: {allowedSigners: deploy/allowed_signers, minApprovals: 2}}",
 		"values: [deploy/prod.yaml], approval: "+policy+"}", 1)
 	for _, r := range extra {
 		text = strings.Replace(text, r[0], r[1], 1)
@@ -41,13 +42,11 @@ func gateRepo(t *testing.T, policy string, extra ...[2]string) (repo string, key
 	}
 	os.WriteFile(cfgPath, []byte(text), 0o644)
 	os.WriteFile(filepath.Join(repo, "deploy", "prod.yaml"), []byte("replicas: 3\n"), 0o644)
-	keys = map[string]string{}
+	// carol is the example's third demo approver; dave gets a key of his own.
+	keys = map[string]string{"carol": demoKey(repo, "carol"), "dave": strangerKey(t)}
+	pub, _ := os.ReadFile(keys["dave"] + ".pub")
 	f, _ := os.OpenFile(filepath.Join(repo, "deploy", "allowed_signers"), os.O_APPEND|os.O_WRONLY, 0)
-	for _, who := range []string{"carol", "dave"} {
-		keys[who] = strangerKey(t)
-		pub, _ := os.ReadFile(keys[who] + ".pub")
-		f.WriteString(who + "@example.com " + string(pub))
-	}
+	f.WriteString("dave@example.com " + string(pub))
 	f.Close()
 	gitIn(t, repo, "add", "-A")
 	gitIn(t, repo, "commit", "-qm", "approval policy")

@@ -16,7 +16,7 @@ func TestValidateReleaseShape(t *testing.T) {
 	text := strings.Replace(string(data), "release: {branches: {include: ['release/*']}", "release: {branches: {include: ['releases/*']}", 1)
 	os.WriteFile(cfgPath, []byte(text), 0o644)
 	r := runFerry(t, repo, nil, "", "validate")
-	want := "ferry.yaml:35:23: triggers.release.branches: a release trigger, but no branch it includes is a release branch release/<service>/<semver> (releaseBranch) (include: releases/*)\n"
+	want := "ferry.yaml:55:23: triggers.release.branches: a release trigger, but no branch it includes is a release branch release/<service>/<semver> (releaseBranch) (include: releases/*)\n"
 	if r.code != 1 || r.stdout != want {
 		t.Errorf("validate: exit %d\n got %q\nwant %q", r.code, r.stdout, want)
 	}

@@ -147,7 +147,7 @@ func (a *app) setupEngine(ctx context.Context, ws workspaceFlags, rf renderFlags
 	}
 	// Tokens and client keys of the kubeconfig deploy uses are secrets too.
 	a.masker.Add(deploy.KubeconfigSecrets(kubeconfigPath(a.env, rf.stages.kubeconfig))...)
-	a.masker.Add(mask.SecretsFromEnv(a.env, []string{"FERRY_SIGNING_KEY_PASSPHRASE"})...)
+	a.masker.Add(mask.SecretsFromEnv(a.env, signingSecrets(a.env))...)
 	rend, err := a.newRenderer(rf, cfg.Root)
 	if err != nil {
 		return nil, err
@@ -305,6 +305,7 @@ outputs. The finally hook runs when the run stops, within finally.timeout (defau
 	wait.bind(fs)
 	fs.BoolVar(&dryRun, "dry-run", false, "print what each stage would do; touch nothing")
 	fs.IntVarP(&opts.Jobs, "jobs", "j", runtime.NumCPU(), "services run in parallel")
+	_ = fs.SetAnnotation("jobs", docsDefault, []string{"the number of CPUs"})
 	fs.BoolVar(&opts.FailFast, "fail-fast", false, "cancel the other services when one fails")
 	fs.BoolVar(&opts.NoCache, "no-cache", false, "run stages even when an earlier run had the same inputs")
 	fs.BoolVar(&opts.Force, "force", false, "let push and promote move an existing release tag to another digest")

@@ -52,9 +52,10 @@ func TestResumeUsesTheRunsSettings(t *testing.T) {
 	}
 	os.WriteFile(cfgPath, []byte(text), 0o644)
 
-	r = runFerry(t, repo, nil, "", "approve", id, "--env", "prod", "--key", demoKey(repo, "alice"))
-	if r.code != 0 {
-		t.Fatalf("approve without --state: exit %d\n%s", r.code, r.stderr)
+	for _, who := range []string{"alice", "bob"} { // prod's quorum is 2
+		if r = runFerry(t, repo, nil, "", "approve", id, "--env", "prod", "--key", demoKey(repo, who)); r.code != 0 {
+			t.Fatalf("%s's approval without --state: exit %d\n%s", who, r.code, r.stderr)
+		}
 	}
 	r = runFerry(t, repo, nil, "", "resume", id, "--no-progress")
 	if r.code != 0 {

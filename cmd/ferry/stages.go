@@ -2,6 +2,7 @@ package main
 
 import (
 	"path/filepath"
+	"strings"
 
 	"github.com/ferry-ci/ferry/internal/pinned"
 	"github.com/ferry-ci/ferry/pipeline"
@@ -65,8 +66,18 @@ func sourceURL(env func(string) string) string {
 	return env("BUILD_REPOSITORY_URI")
 }
 
-// signingKey signs evidence with the SSH key file FERRY_SIGNING_KEY names (decrypted with
-// FERRY_SIGNING_KEY_PASSPHRASE); nil, and unsigned evidence, without one.
+// signingKey signs evidence with the key FERRY_SIGNING_KEY names (see evidence.KeyFile); nil,
+// and unsigned evidence, without one.
 func signingKey(env func(string) string) evidence.SignerFunc {
-	return evidence.KeyFile(env("FERRY_SIGNING_KEY"), env("FERRY_SIGNING_KEY_PASSPHRASE"))
+	return evidence.KeyFile(env("FERRY_SIGNING_KEY"), env)
+}
+
+// signingSecrets are the variables that hold the signing key's secrets: its passphrase, and
+// the key itself when FERRY_SIGNING_KEY is env://NAME.
+func signingSecrets(env func(string) string) []string {
+	names := []string{"FERRY_SIGNING_KEY_PASSPHRASE", "COSIGN_PASSWORD"}
+	if v, ok := strings.CutPrefix(env("FERRY_SIGNING_KEY"), "env://"); ok {
+		names = append(names, v)
+	}
+	return names
 }

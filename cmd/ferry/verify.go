@@ -35,14 +35,15 @@ The approvals are judged by the allowed signers and policy recorded in the evide
 trunk's, when the gate ran) unless pinned: --allowed-signers FILE pins the signers, and
 --config ferry.yaml (from a checkout of the trunk) pins the environment's policy and its
 allowed_signers file. --evidence-signers FILE (allowed_signers format, namespace
-ferry-evidence) requires every piece of evidence to be signed by one of its keys.`,
+ferry-evidence, or PEM public keys such as cosign.pub) requires every piece of evidence to be
+signed by one of its keys.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error { return a.verify(cmd, f, args[0]) },
 	}
 	cmd.Flags().StringVar(&f.env, "env", "", "the environment whose approvals count (default: the one the evidence names)")
 	cmd.Flags().StringVar(&f.config, "config", "", "ferry.yaml whose environment policy and allowed signers pin the approvals (needs --env)")
 	cmd.Flags().StringVar(&f.allowedSigners, "allowed-signers", "", "allowed_signers file that pins who may approve")
-	cmd.Flags().StringVar(&f.evidenceSigners, "evidence-signers", "", "allowed_signers file of the keys evidence must be signed with")
+	cmd.Flags().StringVar(&f.evidenceSigners, "evidence-signers", "", "allowed_signers file, or PEM public keys (cosign.pub), of the keys evidence must be signed with")
 	cmd.Flags().StringVarP(&f.output, "output", "o", "text", "text or json")
 	return cmd
 }
@@ -112,16 +113,17 @@ func (a *app) verifyTrust(f verifyFlags) (pev.Trust, error) {
 			return t, usageError("--env %s: %s has no such environment with an approval section", f.env, f.config)
 		}
 		g := env.Approval
-		t.Policy = &pev.Policy{Signed: g.Signed, MinApprovals: g.MinApprovals, Approvers: g.Approvers, AllowedSigners: g.AllowedSigners}
+		policy := evidence.PolicyOf(g)
+		t.Policy = &policy
 		t.PinnedBy = "--config " + f.config
 		if g.Signed && f.allowedSigners == "" {
-			if t.AllowedSigners, err = readSigners(filepath.Join(cfg.Root, g.AllowedSigners), "environments."+f.env+".approval.allowedSigners"); err != nil {
+			if t.AllowedSigners, err = readSigners(filepath.Join(cfg.Root, g.AllowedSigners), "environments."+f.env+".approval.allowedSigners", approval.ParseAllowedSigners); err != nil {
 				return t, err
 			}
 		}
 	}
 	if f.allowedSigners != "" {
-		s, err := readSigners(f.allowedSigners, "--allowed-signers")
+		s, err := readSigners(f.allowedSigners, "--allowed-signers", approval.ParseAllowedSigners)
 		if err != nil {
 			return t, err
 		}
@@ -133,7 +135,7 @@ func (a *app) verifyTrust(f verifyFlags) (pev.Trust, error) {
 		}
 	}
 	if f.evidenceSigners != "" {
-		s, err := readSigners(f.evidenceSigners, "--evidence-signers")
+		s, err := readSigners(f.evidenceSigners, "--evidence-signers", evidence.ParseEvidenceSigners)
 		if err != nil {
 			return t, err
 		}
@@ -142,12 +144,12 @@ func (a *app) verifyTrust(f verifyFlags) (pev.Trust, error) {
 	return t, nil
 }
 
-func readSigners(file, what string) (approval.AllowedSigners, error) {
+func readSigners(file, what string, parse func(string, []byte) (approval.AllowedSigners, error)) (approval.AllowedSigners, error) {
 	data, err := os.ReadFile(file)
 	if err != nil {
 		return nil, usageError("%s: %v", what, err)
 	}
-	s, err := approval.ParseAllowedSigners(file, data)
+	s, err := parse(file, data)
 	if err != nil {
 		return nil, usageError("%s: %v", what, err)
 	}

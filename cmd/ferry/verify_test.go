@@ -48,16 +48,23 @@ func TestVerifyCommand(t *testing.T) {
 		t.Errorf("approvals = %+v", out.Checks[2])
 	}
 
+	// A trunk whose policy one approval meets: the example's, with quorum 1.
 	repo := exampleRepo(t)
 	os.WriteFile(filepath.Join(repo, "deploy/allowed_signers"), []byte(r.AllowedText), 0o644)
-	res = runFerry(t, dir, nil, "", "verify", prod, "--env", "prod", "--config", filepath.Join(repo, "ferry.yaml"))
+	cfgPath := filepath.Join(repo, "ferry.yaml")
+	cfg, _ := os.ReadFile(cfgPath)
+	quorum1 := strings.Replace(string(cfg), "minApprovals: 2", "minApprovals: 1", 1)
+	if quorum1 == string(cfg) {
+		t.Fatal("the example's prod quorum changed: update this test")
+	}
+	os.WriteFile(cfgPath, []byte(quorum1), 0o644)
+	res = runFerry(t, dir, nil, "", "verify", prod, "--env", "prod", "--config", cfgPath)
 	if res.code != 0 || !strings.Contains(res.stdout, "policy and signers pinned by --config") {
 		t.Errorf("--config: exit %d\n%s%s", res.code, res.stdout, res.stderr)
 	}
-	// A trunk whose policy asks for two approvals does not accept Alice's alone.
-	cfg, _ := os.ReadFile(filepath.Join(repo, "ferry.yaml"))
-	os.WriteFile(filepath.Join(repo, "ferry.yaml"), []byte(strings.Replace(string(cfg), "minApprovals: 1", "minApprovals: 2", 1)), 0o644)
-	res = runFerry(t, dir, nil, "", "verify", prod, "--env", "prod", "--config", filepath.Join(repo, "ferry.yaml"))
+	// The example's own policy asks for two approvals: it does not accept Alice's alone.
+	os.WriteFile(cfgPath, cfg, 0o644)
+	res = runFerry(t, dir, nil, "", "verify", prod, "--env", "prod", "--config", cfgPath)
 	if res.code != exitFailed || !strings.Contains(res.stdout, "approvals  FAILED  1 of 2 approvals for prod") {
 		t.Errorf("minApprovals 2: exit %d\n%s%s", res.code, res.stdout, res.stderr)
 	}

@@ -5,6 +5,7 @@ import (
 	"hash/fnv"
 	"io"
 	"log"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -62,6 +63,9 @@ type Stats struct {
 	ManifestBytes int64            // request body bytes of manifest PUTs forwarded upstream
 	Uploaded      map[string]int64 // committed blob digest → body bytes uploaded for it
 	Mounted       []string         // blob digests mounted from another repository
+	// BlobBytesTo and ManifestBytesTo split BlobBytes and ManifestBytes by repository
+	// (shipping/prod/delivery), to tell a promotion's bytes from a run store's.
+	BlobBytesTo, ManifestBytesTo map[string]int64
 }
 
 // UploadedExcept sums Uploaded over the digests not listed, for example to leave the config
@@ -134,15 +138,10 @@ func (p *Proxy) Stats() Stats {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	s := p.stats
-	s.Faults = make(map[Fault]int, len(p.stats.Faults))
-	for k, v := range p.stats.Faults {
-		s.Faults[k] = v
-	}
-	s.Uploaded = make(map[string]int64, len(p.stats.Uploaded))
-	for k, v := range p.stats.Uploaded {
-		s.Uploaded[k] = v
-	}
+	s.Faults = maps.Clone(p.stats.Faults)
+	s.Uploaded = maps.Clone(p.stats.Uploaded)
 	s.Mounted = append([]string(nil), p.stats.Mounted...)
+	s.BlobBytesTo, s.ManifestBytesTo = maps.Clone(p.stats.BlobBytesTo), maps.Clone(p.stats.ManifestBytesTo)
 	return s
 }
 
@@ -154,7 +153,8 @@ func (p *Proxy) Reset() {
 		p.seen, p.inARow = map[string]uint64{}, map[string]int{}
 	}
 	p.sessions = map[string]int64{}
-	p.stats = Stats{Faults: map[Fault]int{}, Uploaded: map[string]int64{}}
+	p.stats = Stats{Faults: map[Fault]int{}, Uploaded: map[string]int64{},
+		BlobBytesTo: map[string]int64{}, ManifestBytesTo: map[string]int64{}}
 }
 
 var uploadSession = regexp.MustCompile(`(/blobs/uploads/)([^/?]+)$`)
@@ -227,6 +227,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case strings.Contains(r.URL.Path, "/blobs/uploads/"):
 		p.stats.BlobBytes += n
+		p.stats.BlobBytesTo[repository(r.URL.Path, "/blobs/uploads/")] += n
 		if m := uploadSession.FindStringSubmatch(r.URL.Path); m != nil {
 			p.sessions[m[2]] += n
 			n = p.sessions[m[2]]
@@ -236,7 +237,14 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	case strings.Contains(r.URL.Path, "/manifests/") && r.Method == http.MethodPut:
 		p.stats.ManifestBytes += n
+		p.stats.ManifestBytesTo[repository(r.URL.Path, "/manifests/")] += n
 	}
+}
+
+// repository is the repository of a registry API path: /v2/<repository><kind>….
+func repository(path, kind string) string {
+	repo, _, _ := strings.Cut(strings.TrimPrefix(path, "/v2/"), kind)
+	return repo
 }
 
 func (p *Proxy) modifyResponse(resp *http.Response) error {

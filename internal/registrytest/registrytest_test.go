@@ -43,6 +43,9 @@ func TestProxyCountsBytes(t *testing.T) {
 	if s.BlobBytes != want || s.ManifestBytes != int64(len(raw)) || s.Uploaded[cfgName.String()] != int64(len(cfg)) {
 		t.Errorf("stats %+v, want %d blob bytes and %d manifest bytes", s, want, len(raw))
 	}
+	if s.BlobBytesTo["repo"] != want || s.ManifestBytesTo["repo"] != int64(len(raw)) || len(s.BlobBytesTo) != 1 {
+		t.Errorf("by repository: blobs %v, manifests %v", s.BlobBytesTo, s.ManifestBytesTo)
+	}
 	if got := s.UploadedExcept(cfgName.String()); got != want-int64(len(cfg)) {
 		t.Errorf("UploadedExcept(config) = %d, want %d", got, want-int64(len(cfg)))
 	}

@@ -68,8 +68,21 @@ type CacheOptions struct {
 	Tools []*Command `json:"tools,omitempty"`
 }
 
-// DefaultFinallyTimeout bounds the finally command when the config sets no timeout.
-const DefaultFinallyTimeout = 5 * time.Minute
+// Defaults the code applies when ferry.yaml leaves a key out. The stages use these constants,
+// and the configuration reference (docs/CONFIG.md) prints them, so the two cannot disagree.
+const (
+	// DefaultFinallyTimeout bounds the finally command when the config sets no timeout.
+	DefaultFinallyTimeout = 5 * time.Minute
+	// DefaultStageTimeout bounds one attempt of a stage when stages.<kind>.timeout is not set.
+	DefaultStageTimeout = time.Hour
+	// DefaultDeployTimeout bounds deploy's wait for a ready release when the environment sets
+	// no timeout.
+	DefaultDeployTimeout = 5 * time.Minute
+	// DefaultFailOn is the scan gate's threshold when scan.failOn is not set.
+	DefaultFailOn = "HIGH"
+	// DefaultNamespace is the Kubernetes namespace deploy uses when the environment names none.
+	DefaultNamespace = "default"
+)
 
 // Finally is the finally hook: a command, written as a command (finally: ./ci/notify.sh) or
 // as {run: ./ci/notify.sh, timeout: 2m}.

@@ -73,8 +73,12 @@ func TestLoadExample(t *testing.T) {
 	if diff := cmp.Diff(want, d, cmp.AllowUnexported(ScanPolicy{})); diff != "" {
 		t.Errorf("delivery (-want +got):\n%s", diff)
 	}
-	if got := cfg.ServiceNames(); !cmp.Equal(got, []string{"delivery", "package", "frontend"}) {
+	if got := cfg.ServiceNames(); !cmp.Equal(got, []string{"delivery", "package", "workflow", "dronescheduler", "frontend"}) {
 		t.Errorf("services in file order = %v", got)
+	}
+	// delivery's shared library builds into dronescheduler too, as in the drone-delivery original.
+	if ds := cfg.Service("dronescheduler"); ds == nil || len(ds.DependsOn) == 0 || ds.DependsOn[0].Folder != "src/shipping/common" {
+		t.Errorf("dronescheduler = %+v, want it to depend on src/shipping/common", ds)
 	}
 	var names []string
 	for _, tr := range cfg.Triggers {
@@ -87,7 +91,8 @@ func TestLoadExample(t *testing.T) {
 		t.Errorf("only the release trigger is a release trigger")
 	}
 	prod := cfg.Environments[1]
-	if prod.Name != "prod" || prod.RegistryNamespace != "prod" || prod.Approval == nil || prod.Approval.MinApprovals != 1 {
+	if prod.Name != "prod" || prod.RegistryNamespace != "prod" || prod.Approval == nil || prod.Approval.MinApprovals != 2 ||
+		prod.Approval.AllowedSigners != "deploy/allowed_signers" || len(prod.Approval.Approvers) != 0 {
 		t.Errorf("prod = %+v", prod)
 	}
 	if o := cfg.StageOptionsFor(StagePush); o.Retries != 3 || o.Timeout != 5*time.Minute {

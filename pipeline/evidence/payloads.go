@@ -93,6 +93,15 @@ type Policy struct {
 	MinApprovals   int      `json:"minApprovals"`
 	Approvers      []string `json:"approvers,omitempty"`
 	AllowedSigners string   `json:"allowedSignersFile,omitempty"`
+	// Groups each need Min approvals of their principals, on top of MinApprovals.
+	Groups []Group `json:"groups,omitempty"`
+}
+
+// Group is an approver group of a policy: Min of Principals must approve.
+type Group struct {
+	Name       string   `json:"name"`
+	Principals []string `json:"principals"`
+	Min        int      `json:"min"`
 }
 
 // SignedApproval is one approval: the exact statement bytes and the armored SSHSIG over

@@ -270,6 +270,17 @@ func (v *verifier) judgeApprovals(a *Approvals) ([]string, string, error) {
 	if len(by) < max(policy.MinApprovals, 1) {
 		return nil, "", fmt.Errorf("%d of %d approvals for %s (%s)", len(by), max(policy.MinApprovals, 1), a.Env, trust)
 	}
+	for _, g := range policy.Groups {
+		n := 0
+		for _, p := range by {
+			if slices.Contains(g.Principals, p) {
+				n++
+			}
+		}
+		if n < max(g.Min, 1) {
+			return nil, "", fmt.Errorf("group %s: %d of %d approvals for %s (%s)", g.Name, n, max(g.Min, 1), a.Env, trust)
+		}
+	}
 	return by, trust, nil
 }
 

@@ -14,6 +14,8 @@ import (
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+
+	"github.com/ferry-ci/ferry/pipeline/config"
 )
 
 // Target is where one environment's releases live: a kubeconfig context and a namespace.
@@ -47,7 +49,7 @@ func init() { kube.ManagedFieldsManager = FieldManager }
 func connect(t Target, log io.Writer) (*cluster, error) {
 	ns := t.Namespace
 	if ns == "" {
-		ns = "default"
+		ns = config.DefaultNamespace
 	}
 	flags := genericclioptions.NewConfigFlags(true)
 	flags.KubeConfig, flags.Context, flags.Namespace = &t.Kubeconfig, &t.Context, &ns

@@ -20,7 +20,7 @@ import (
 )
 
 // defaultWait bounds the wait for readiness when the environment sets no timeout.
-const defaultWait = 5 * time.Minute
+const defaultWait = config.DefaultDeployTimeout
 
 // Stage is the deploy stage.
 type Stage struct {

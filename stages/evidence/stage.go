@@ -2,7 +2,6 @@ package evidence
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -182,7 +181,7 @@ func scanOutput(svc *pipeline.ServiceRun) (*pipeline.ScanOutput, *pipeline.Stage
 func scanPolicy(p config.ScanPolicy) pev.ScanPolicy {
 	out := pev.ScanPolicy{FailOn: p.FailOn, IgnoreUnfixed: p.IgnoreUnfixed}
 	if out.FailOn == "" {
-		out.FailOn = "HIGH"
+		out.FailOn = config.DefaultFailOn
 	}
 	for _, ig := range p.Ignore {
 		out.Ignore = append(out.Ignore, pev.ScanIgnore{ID: ig.ID, Reason: ig.Reason, Expires: ig.Expires})
@@ -210,30 +209,4 @@ func (s *AtPush) provenance(job *pipeline.Job) pev.ProvenanceInput {
 	return pev.ProvenanceInput{Image: job.Outputs.Push.Ref, Run: job.Run.ID, Started: started, FerryVersion: s.Version, Stages: stages,
 		Params: pev.ExternalParameters{Repository: s.Source, Ref: job.Run.Event.Ref, Commit: job.Run.Event.After, Config: cfgPath,
 			ConfigDigest: job.Run.ConfigDigest, Pipeline: job.Pipeline.Pipeline, Service: job.Pipeline.Name, Version: job.Pipeline.Version}}
-}
-
-// KeyFile signs with an SSH private key file (FERRY_SIGNING_KEY), decrypted with passphrase
-// when it is encrypted; nil for no file.
-func KeyFile(path, passphrase string) SignerFunc {
-	if path == "" {
-		return nil
-	}
-	return func() (ssh.Signer, error) {
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return nil, err
-		}
-		k, err := ssh.ParsePrivateKey(data)
-		var missing *ssh.PassphraseMissingError
-		if errors.As(err, &missing) {
-			if passphrase == "" {
-				return nil, fmt.Errorf("%s is encrypted: set FERRY_SIGNING_KEY_PASSPHRASE", path)
-			}
-			k, err = ssh.ParsePrivateKeyWithPassphrase(data, []byte(passphrase))
-		}
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
-		return k, nil
-	}
 }

@@ -214,3 +214,24 @@ func TestSignedEvidence(t *testing.T) {
 		}
 	}
 }
+
+// TestVerifyGroups: a pinned policy's approver groups are judged again: alice's approval
+// meets a policy whose sre group she is in, and not one that also needs one of qa.
+func TestVerifyGroups(t *testing.T) {
+	_, image := promoted(t, registrytest.InMemory(t), evidencetest.Options{Report: evidencetest.CleanReport, Passed: true})
+	sre := pev.Group{Name: "sre", Principals: []string{"alice@example.com"}, Min: 1}
+	qa := pev.Group{Name: "qa", Principals: []string{"bob@example.com"}, Min: 1}
+	for _, tt := range []struct {
+		groups []pev.Group
+		want   string // "" when the approvals hold
+	}{
+		{[]pev.Group{sre}, ""},
+		{[]pev.Group{sre, qa}, "group qa: 0 of 1 approvals for prod (policy and signers pinned by test)"},
+	} {
+		policy := pev.Policy{Signed: true, MinApprovals: 1, Groups: tt.groups}
+		c := check(verify(t, image, pev.Trust{Policy: &policy, PinnedBy: "test"}), pev.CheckApprovals)
+		if tt.want == "" && !c.Held || tt.want != "" && (c.Held || !strings.Contains(c.Detail, tt.want)) {
+			t.Errorf("groups %v: %+v, want %q", tt.groups, c, tt.want)
+		}
+	}
+}

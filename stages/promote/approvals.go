@@ -10,6 +10,7 @@ import (
 	"github.com/ferry-ci/ferry/pipeline/approval"
 	"github.com/ferry-ci/ferry/pipeline/config"
 	pev "github.com/ferry-ci/ferry/pipeline/evidence"
+	"github.com/ferry-ci/ferry/stages/evidence"
 )
 
 // approvalsEvidence is the approvals artifact promotion attaches.
@@ -37,8 +38,7 @@ func (s *Stage) approvals(ctx context.Context, job *pipeline.Job, p plan) (*appr
 	}
 	by := st.Outputs.Approve.By
 	a := pev.Approvals{Run: job.Run.ID, Service: job.Pipeline.Name, Env: job.Env.Name, Image: p.src.DigestStr(), Chart: chart,
-		Trunk: job.Config.Trunk, By: by, Policy: pev.Policy{Signed: gate.Signed, MinApprovals: gate.MinApprovals,
-			Approvers: gate.Approvers, AllowedSigners: gate.AllowedSigners}}
+		Trunk: job.Config.Trunk, By: by, Policy: evidence.PolicyOf(gate)}
 	if gate.Signed {
 		if err := s.signed(ctx, job, &a); err != nil {
 			return nil, err

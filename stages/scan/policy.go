@@ -6,10 +6,12 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/ferry-ci/ferry/pipeline/config"
 )
 
 // DefaultFailOn is the threshold of a Policy that sets none.
-const DefaultFailOn = SeverityHigh
+const DefaultFailOn = Severity(config.DefaultFailOn)
 
 // Policy decides whether a report passes the gate.
 type Policy struct {

@@ -57,7 +57,7 @@ func (s *Stage) Skip(job *pipeline.Job) (string, bool) {
 // DryRun says what would be scanned with which policy.
 func (s *Stage) DryRun(job *pipeline.Job) string {
 	p := job.Config.ScanPolicyFor(job.Service)
-	return fmt.Sprintf("scan the built image with trivy, fail on %s and above (%d ignore entries)", orDefault(p.FailOn, "HIGH"), len(p.Ignore))
+	return fmt.Sprintf("scan the built image with trivy, fail on %s and above (%d ignore entries)", orDefault(p.FailOn, string(DefaultFailOn)), len(p.Ignore))
 }
 
 func orDefault(s, d string) string {
