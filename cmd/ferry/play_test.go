@@ -845,6 +845,9 @@ type playRepo struct {
 
 const playRelease = "release/delivery/v1.0.2"
 
+// prodApprovers sign prod's gate (the example asks for two approvals) with the demo keys.
+var prodApprovers = []string{"alice", "bob"}
+
 func newPlayRepo(t *testing.T, reg string) *playRepo {
 	t.Helper()
 	trivy := testenv.Trivy(t)
@@ -976,18 +979,20 @@ func TestPlayGeneratedWorkflow(t *testing.T) {
 		return "oci://" + reg + "/reference/runs-" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-"))
 	}
 
-	// An approver signs prod's gate on their own machine before the prod job runs.
+	// The approvers sign prod's gate, each on their own machine, before the prod job runs.
 	p.between["deploy-prod"] = func(ev ghEvent, done map[string]*jobResult) {
 		t := p.t
 		if done["deploy-qa"].result != "success" {
 			return
 		}
-		dir := repo.clone(t, strings.TrimPrefix(ev.ref, "refs/heads/"))
-		env := append(slices.Clone(p.shared), "HOME="+t.TempDir())
-		code, out := ferryProc(t, dir, env, "approve", done["pipeline"].outputs["run-id"], "--env", "prod",
-			"--key", demoKey(dir, "alice"))
-		if code != 0 {
-			t.Fatalf("alice's approval: exit %d\n%s", code, out)
+		for _, who := range prodApprovers {
+			dir := repo.clone(t, strings.TrimPrefix(ev.ref, "refs/heads/"))
+			env := append(slices.Clone(p.shared), "HOME="+t.TempDir())
+			code, out := ferryProc(t, dir, env, "approve", done["pipeline"].outputs["run-id"], "--env", "prod",
+				"--key", demoKey(dir, who))
+			if code != 0 {
+				t.Fatalf("%s's approval: exit %d\n%s", who, code, out)
+			}
 		}
 	}
 	// observer reads the final state from a machine that ran nothing.
@@ -1042,7 +1047,15 @@ func TestPlayGeneratedWorkflow(t *testing.T) {
 			id = runs[0].ID
 		}
 		if code == exitWaiting {
-			code, out = ferryProc(t, dir, laptop, "approve", id, "--env", "prod", "--key", demoKey(dir, "alice"), "--resume", "--no-progress")
+			for i, who := range prodApprovers {
+				args := []string{"approve", id, "--env", "prod", "--key", demoKey(dir, who)}
+				if i == len(prodApprovers)-1 {
+					args = append(args, "--resume", "--no-progress")
+				}
+				if code, out = ferryProc(t, dir, laptop, args...); code != 0 {
+					break
+				}
+			}
 		}
 		if code != 0 {
 			t.Fatalf("reference run in %s: exit %d\n%s", dir, code, out)
