@@ -178,7 +178,7 @@ print("  image    ", r["image"])
 print("  scan     ", r["scan"]["verdict"])
 for e in r["environments"]:
     who = ", ".join(a["by"] for a in e.get("approvals", []))
-    print("  %-9s" % e["name"], e["image"], "revision", e.get("revision"), "same digest as pushed:", e["sameDigest"], ("approved by " + who) if who else "")
+    print("  %-9s" % e["name"], e["image"], "revision", e.get("revision"), "(same digest as pushed)" if e["sameDigest"] else "(ANOTHER DIGEST than pushed)", ("approved by " + who) if who else "")
 ' < "$work/status.json"
 prod_image=$(json 'print([e for e in d["release"]["delivery"]["environments"] if e["name"] == "prod"][0]["image"])' < "$work/status.json")
 "$FERRY" release list delivery

@@ -68,7 +68,7 @@ func TestDemo(t *testing.T) {
 		regexp.MustCompile(`prod runs the promoted image: 127.0.0.1:\d+/shipping/prod/delivery:0.1.0@sha256:[0-9a-f]{64}`),
 		// 6. the release record and ferry verify
 		regexp.MustCompile(`(?m)^release record of delivery 0.1.0$`),
-		regexp.MustCompile(`(?m)^  prod +127.0.0.1:\d+/shipping/prod/delivery@sha256:[0-9a-f]{64} revision 1 same digest as pushed: True approved by alice@example.com, bob@example.com$`),
+		regexp.MustCompile(`(?m)^  prod +127.0.0.1:\d+/shipping/prod/delivery@sha256:[0-9a-f]{64} revision 1 \(same digest as pushed\) approved by alice@example.com, bob@example.com$`),
 		regexp.MustCompile(`(?m)^0.1.0 +in production \(prod\)`),
 		regexp.MustCompile(`(?m)^verified: every check held$`),
 		regexp.MustCompile(`cleaning up: registry stopped; cluster stopped; \S+ removed`),
