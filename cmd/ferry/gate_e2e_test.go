@@ -159,7 +159,7 @@ func gateE2EConfig(t *testing.T, repo, reg, qaNS, prodNS string) string {
 	text = regexp.MustCompile(`namespace: backend,`).ReplaceAllString(text, "namespace: "+prodNS+", createNamespace: true,")
 	text = regexp.MustCompile(`approval: \{[^}]*\}`).ReplaceAllString(text,
 		"approval: {allowedSigners: deploy/allowed_signers, minApprovals: 2, excludeRequester: true}")
-	text = regexp.MustCompile(`(build: go build -trimpath -o bin/delivery \.)`).ReplaceAllString(text,
+	text = regexp.MustCompile(`(build: go build -trimpath -buildvcs=false -o bin/delivery \.)`).ReplaceAllString(text,
 		"$1 && head -c 52428800 /dev/urandom > bin/ballast")
 	for _, want := range []string{"state: oci://", qaNS, prodNS, "excludeRequester: true", "bin/ballast"} {
 		if !strings.Contains(text, want) {

@@ -327,9 +327,9 @@ func TestCommandsDoNotSeeCredentials(t *testing.T) {
 	repo := exampleRepo(t)
 	cfgPath := filepath.Join(repo, "ferry.yaml")
 	data, _ := os.ReadFile(cfgPath)
-	text := strings.Replace(string(data), "build: go build -trimpath -o bin/delivery .",
+	text := strings.Replace(string(data), "build: go build -trimpath -buildvcs=false -o bin/delivery .",
 		`build: 'test -z "$FERRY_REGISTRY_PASSWORD" && test -z "$SYSTEM_ACCESSTOKEN" && test -n "$GITHUB_TOKEN" && test -n "$NPM_TOKEN"'`+"\n    passEnv: [GITHUB_TOKEN]", 1)
-	text = strings.Replace(text, "build: go build -trimpath -o bin/dronescheduler .",
+	text = strings.Replace(text, "build: go build -trimpath -buildvcs=false -o bin/dronescheduler .",
 		`build: 'test -z "$GITHUB_TOKEN" && test -z "$FERRY_REGISTRY_PASSWORD" && test -n "$NPM_TOKEN"'`, 1)
 	text = strings.Replace(text, "scan:\n", "secrets: [NPM_TOKEN]\nscan:\n", 1)
 	os.WriteFile(cfgPath, []byte(text), 0o644)
@@ -352,7 +352,7 @@ func TestSecretsNeverReachLogsOrJournal(t *testing.T) {
 	const secret = "s3cr3t-Pa55word!"
 	cfgPath := filepath.Join(repo, "ferry.yaml")
 	data, _ := os.ReadFile(cfgPath)
-	text := strings.Replace(string(data), "build: go build -trimpath -o bin/delivery .",
+	text := strings.Replace(string(data), "build: go build -trimpath -buildvcs=false -o bin/delivery .",
 		`build: 'echo "raw $FERRY_REGISTRY_PASSWORD"; printf "%s" "user:$FERRY_REGISTRY_PASSWORD" | base64; printf "%s" "$NPM_TOKEN" | base64; echo "{\"p\":\"$FERRY_REGISTRY_PASSWORD\"}"; exit 1'`, 1)
 	text = strings.Replace(text, "scan:\n", "secrets: [NPM_TOKEN]\nscan:\n", 1)
 	// The build may see the registry password only because it asks for it.

@@ -21,8 +21,8 @@ func outcacheOrigin(t *testing.T, reg, marker string) string {
 	data, _ := os.ReadFile(cfg)
 	text := strings.NewReplacer(
 		"registry: 127.0.0.1:5000/shipping", "registry: "+reg+"/shipping",
-		"    build: go build -trimpath -o bin/delivery .\n",
-		"    build: go build -trimpath -o bin/delivery . && echo built >> "+marker+"\n    outputs: [bin/]\n",
+		"    build: go build -trimpath -buildvcs=false -o bin/delivery .\n",
+		"    build: go build -trimpath -buildvcs=false -o bin/delivery . && echo built >> "+marker+"\n    outputs: [bin/]\n",
 		"stages: [build, test]}", "stages: [build, test, image]}",
 	).Replace(string(data))
 	if strings.Count(text, marker) != 1 || !strings.Contains(text, "stages: [build, test, image]}") {

@@ -64,7 +64,7 @@ func TestLoadExample(t *testing.T) {
 			{Service: "package", Pos: Pos{Line: 10, Col: 38}},
 			{File: "go.mod", Pos: Pos{Line: 10, Col: 47}},
 		},
-		Build: &Command{Line: "go build -trimpath -o bin/delivery .", Pos: Pos{Line: 11, Col: 12}},
+		Build: &Command{Line: "go build -trimpath -buildvcs=false -o bin/delivery .", Pos: Pos{Line: 11, Col: 12}},
 		Test:  &Command{Line: "go test ./...", Pos: Pos{Line: 12, Col: 11}},
 		Env:   map[string]string{"CGO_ENABLED": "0"},
 		Image: &Image{Dockerfile: "Dockerfile", Context: ".", Builder: "auto", Platform: "linux/amd64"},
