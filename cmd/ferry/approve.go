@@ -302,7 +302,7 @@ func gateOpen(run *pipeline.Run, service string, state *pipeline.StageState, env
 	}
 	if o := state.Outputs.Approve; o != nil && !o.Deadline.IsZero() && now.After(o.Deadline) {
 		return fmt.Errorf("the %s gate of %s in run %s timed out at %s (approval timed out after %s); start a new run",
-			env.Name, service, run.ID, o.Deadline.UTC().Format(time.RFC3339), approve.FormatTimeout(env.Approval.Timeout))
+			env.Name, service, run.ID, o.Deadline.UTC().Format(time.RFC3339), config.FormatDuration(env.Approval.Timeout))
 	}
 	return nil
 }

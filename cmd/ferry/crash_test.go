@@ -816,3 +816,27 @@ func TestCancelAfterACrashSignalsNoStranger(t *testing.T) {
 		t.Errorf("after ferry cancel the run is %s, want cancelled:\n%v", st.Status, p)
 	}
 }
+
+// ferryProcess runs ferry as its own process (this test binary re-executed, see crash_test.go)
+// in dir, with a clean environment: PATH, HOME, LC_ALL and env.
+func ferryProcess(t *testing.T, dir string, env map[string]string, args ...string) result {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.CommandContext(t.Context(), exe, args...)
+	cmd.Dir = dir
+	cmd.Env = []string{asFerry + "=1", "PATH=" + os.Getenv("PATH"), "HOME=" + dir, "GIT_CONFIG_NOSYSTEM=1", "LC_ALL=C",
+		"GORACE=" + strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0")}
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	var exit *exec.ExitError
+	if err := cmd.Run(); err != nil && !errors.As(err, &exit) {
+		t.Fatalf("ferry %v: %v", args, err)
+	}
+	return result{cmd.ProcessState.ExitCode(), out.String(), errOut.String()}
+}

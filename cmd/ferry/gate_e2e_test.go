@@ -1,12 +1,12 @@
+//go:build linux
+
 package main
 
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -73,7 +73,7 @@ func TestReleaseGateEndToEnd(t *testing.T) {
 	if r := ferry(repo, ci, "release", "cut", "delivery", "--version", "v1.0.2", "--push"); r.code != 0 {
 		t.Fatalf("release cut: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
-	ciRepo := cloneAt(t, bare, "release/delivery/v1.0.2", 0)
+	ciRepo := cloneAt(t, bare, "release/delivery/v1.0.2")
 	r := ferry(ciRepo, ci, "run", "--no-progress")
 	if r.code != exitWaiting || !strings.Contains(r.stdout, "ferry approve") {
 		t.Fatalf("release run: exit %d, want %d (waiting)\n%s\n%s", r.code, exitWaiting, r.stdout, r.stderr)
@@ -92,7 +92,7 @@ func TestReleaseGateEndToEnd(t *testing.T) {
 	}
 
 	// 2. Approvals on laptops, from fresh clones that have no run locally.
-	laptop := func() (string, map[string]string) { return cloneAt(t, bare, "main", 0), machine() }
+	laptop := func() (string, map[string]string) { return cloneAt(t, bare, "main"), machine() }
 	dir, env := laptop()
 	r = ferry(dir, env, "approve", run.ID, "--env", "prod", "--key", ritaKey)
 	if r.code != exitFailed || !strings.Contains(r.stderr, "rita@example.com started this run") || !strings.Contains(r.stderr, "excludeRequester") {
@@ -106,7 +106,7 @@ func TestReleaseGateEndToEnd(t *testing.T) {
 	}
 
 	// 3. The production job: a fresh clone, an empty cache, the run from the registry.
-	prodRepo, prodEnv := cloneAt(t, bare, "release/delivery/v1.0.2", 0), machine("FERRY_SIGNING_KEY", signing)
+	prodRepo, prodEnv := cloneAt(t, bare, "release/delivery/v1.0.2"), machine("FERRY_SIGNING_KEY", signing)
 	proxy.Reset()
 	if r := ferry(prodRepo, prodEnv, "resume", run.ID, "--no-progress"); r.code != 0 {
 		t.Fatalf("resume: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
@@ -291,40 +291,13 @@ func processStatus(t *testing.T, dir string, env map[string]string, id string) *
 	return run
 }
 
-// ferryProcess runs ferry as its own process (this test binary re-executed, see crash_test.go)
-// in dir, with a clean environment: PATH, HOME, LC_ALL and env.
-func ferryProcess(t *testing.T, dir string, env map[string]string, args ...string) result {
-	t.Helper()
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.CommandContext(t.Context(), exe, args...)
-	cmd.Dir = dir
-	cmd.Env = []string{asFerry + "=1", "PATH=" + os.Getenv("PATH"), "HOME=" + dir, "GIT_CONFIG_NOSYSTEM=1", "LC_ALL=C",
-		"GORACE=" + strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0")}
-	for k, v := range env {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	var exit *exec.ExitError
-	if err := cmd.Run(); err != nil && !errors.As(err, &exit) {
-		t.Fatalf("ferry %v: %v", args, err)
-	}
-	return result{cmd.ProcessState.ExitCode(), out.String(), errOut.String()}
-}
-
 // cloneAt clones the remote's branch into a new folder, as a CI checkout or a laptop would
-// (depth 0: the whole history). Demo keys are made private again: git does not keep modes.
-func cloneAt(t *testing.T, remoteDir, branch string, depth int) string {
+// (the whole history: the gate reads the trunk and the release's authors). Demo keys are made
+// private again: git does not keep modes.
+func cloneAt(t *testing.T, remoteDir, branch string) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "checkout")
-	args := []string{"clone", "-q", "--branch", branch}
-	if depth > 0 {
-		args = append(args, "--depth", fmt.Sprint(depth))
-	}
-	gitOut(t, "", append(args, "file://"+remoteDir, dir)...)
+	gitOut(t, "", "clone", "-q", "--branch", branch, "file://"+remoteDir, dir)
 	keys, _ := filepath.Glob(filepath.Join(dir, "deploy", "demo-keys", "*"))
 	for _, k := range keys {
 		if !strings.HasSuffix(k, ".pub") && !strings.HasSuffix(k, ".md") {

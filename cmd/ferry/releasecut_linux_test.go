@@ -3,10 +3,7 @@
 package main
 
 import (
-	"bytes"
-	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -28,28 +25,18 @@ func TestReleaseCutPushOverHTTPAsAProcess(t *testing.T) {
 	url := srv.URL + "/shipping.git"
 	c.git("remote", "add", "origin", url)
 	c.git("config", "http."+srv.URL+"/.extraheader", "AUTHORIZATION: "+gitserver.BasicHeader)
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
 	home := t.TempDir()
-	ferry := func(env []string, args ...string) (int, string, string) {
+	ferry := func(token string, args ...string) (int, string, string) { // token: FERRY_GIT_TOKEN
 		t.Helper()
-		cmd := exec.CommandContext(t.Context(), exe, args...)
-		cmd.Dir = c.dir
-		cmd.Env = append([]string{asFerry + "=1", "PATH=" + os.Getenv("PATH"), "HOME=" + home, "GIT_CONFIG_NOSYSTEM=1", "LC_ALL=C",
-			"GORACE=atexit_sleep_ms=0"}, env...)
-		var out, errOut bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &errOut
-		err := cmd.Run()
-		var exit *exec.ExitError
-		if err != nil && !errors.As(err, &exit) {
-			t.Fatal(err)
+		env := map[string]string{"HOME": home}
+		if token != "" {
+			env["FERRY_GIT_TOKEN"] = token
 		}
-		return cmd.ProcessState.ExitCode(), out.String(), errOut.String()
+		r := ferryProcess(t, c.dir, env, args...)
+		return r.code, r.stdout, r.stderr
 	}
 
-	code, out, errOut := ferry(nil, "release", "cut", "delivery", "--bump", "auto", "--push", "--no-registry-check")
+	code, out, errOut := ferry("", "release", "cut", "delivery", "--bump", "auto", "--push", "--no-registry-check")
 	if code != 0 || !strings.Contains(out, "branch release/delivery/v1.1.0 created at ") || !strings.Contains(out, "pushed to origin (credentials: http.extraheader)") {
 		t.Fatalf("with http.extraheader: exit %d\n%s%s", code, out, errOut)
 	}
@@ -58,7 +45,7 @@ func TestReleaseCutPushOverHTTPAsAProcess(t *testing.T) {
 	}
 
 	c.git("config", "--unset", "http."+srv.URL+"/.extraheader")
-	code, out, errOut = ferry([]string{"FERRY_GIT_TOKEN=secret"}, "release", "cut", "delivery", "--bump", "minor", "--pre", "rc", "--push", "--no-registry-check", "--git", "go-git")
+	code, out, errOut = ferry("secret", "release", "cut", "delivery", "--bump", "minor", "--pre", "rc", "--push", "--no-registry-check", "--git", "go-git")
 	if code != 0 || !strings.Contains(out, "delivery v1.2.0-rc.1 (minor), after v1.1.0") || !strings.Contains(out, "credentials: FERRY_GIT_TOKEN") {
 		t.Fatalf("with FERRY_GIT_TOKEN: exit %d\n%s%s", code, out, errOut)
 	}
@@ -67,7 +54,7 @@ func TestReleaseCutPushOverHTTPAsAProcess(t *testing.T) {
 	}
 
 	before := gitOut(t, c.dir, "for-each-ref")
-	code, out, errOut = ferry(nil, "release", "cut", "delivery", "--bump", "minor", "--pre", "rc", "--push", "--no-registry-check")
+	code, out, errOut = ferry("", "release", "cut", "delivery", "--bump", "minor", "--pre", "rc", "--push", "--no-registry-check")
 	if code != 1 || !strings.Contains(errOut, "authentication required") {
 		t.Errorf("without credentials: exit %d\n%s%s", code, out, errOut)
 	}
@@ -80,7 +67,7 @@ func TestReleaseCutPushOverHTTPAsAProcess(t *testing.T) {
 	if err := os.WriteFile(hook, []byte("#!/bin/sh\necho 'releases are frozen' >&2\nexit 1\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	code, out, errOut = ferry([]string{"FERRY_GIT_TOKEN=secret"}, "release", "cut", "delivery", "--bump", "minor", "--pre", "rc", "--push", "--no-registry-check")
+	code, out, errOut = ferry("secret", "release", "cut", "delivery", "--bump", "minor", "--pre", "rc", "--push", "--no-registry-check")
 	if code != 1 || !strings.Contains(errOut, "the local branch release/delivery/v1.2.0-rc.2 was deleted again") {
 		t.Errorf("a refused push: exit %d\n%s%s", code, out, errOut)
 	}

@@ -1,8 +1,6 @@
 package approval_test
 
 import (
-	"crypto/ed25519"
-	"crypto/rand"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,22 +9,10 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/ferry-ci/ferry/internal/evidencetest"
 	"github.com/ferry-ci/ferry/pipeline/approval"
 	"github.com/ferry-ci/ferry/pipeline/config"
 )
-
-func goKey(t *testing.T) ssh.Signer {
-	t.Helper()
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := ssh.NewSignerFromKey(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
 
 // TestEvaluate judges decisions as they would sit in a run against one policy with groups,
 // excludeRequester, excludeAuthors and a deadline.
@@ -34,7 +20,7 @@ func TestEvaluate(t *testing.T) {
 	keys := map[string]ssh.Signer{}
 	var file strings.Builder
 	for _, p := range []string{"alice@example.com,alice-gh", "bob@example.com", "carol@example.com", "dave@example.com"} {
-		k := goKey(t)
+		k := evidencetest.NewKey(t)
 		keys[strings.Split(p, ",")[0]] = k
 		file.WriteString(p + " " + string(ssh.MarshalAuthorizedKey(k.PublicKey())))
 	}

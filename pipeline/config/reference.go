@@ -163,9 +163,9 @@ func docVars() *strings.Replacer {
 		"{builders}", quote(builders),
 		"{severities}", quote(severities),
 		"{failOn}", DefaultFailOn,
-		"{stageTimeout}", formatDuration(DefaultStageTimeout),
-		"{deployTimeout}", formatDuration(DefaultDeployTimeout),
-		"{finallyTimeout}", formatDuration(DefaultFinallyTimeout),
+		"{stageTimeout}", FormatDuration(DefaultStageTimeout),
+		"{deployTimeout}", FormatDuration(DefaultDeployTimeout),
+		"{finallyTimeout}", FormatDuration(DefaultFinallyTimeout),
 		"{namespace}", DefaultNamespace,
 	)
 }
@@ -482,15 +482,15 @@ func formatDefault(v reflect.Value) string {
 	}
 	switch x := v.Interface().(type) {
 	case time.Duration:
-		return "`" + formatDuration(x) + "`"
+		return "`" + FormatDuration(x) + "`"
 	case string, int, bool:
 		return fmt.Sprintf("`%v`", x)
 	}
 	return ""
 }
 
-// formatDuration writes 5m rather than 5m0s.
-func formatDuration(d time.Duration) string {
+// FormatDuration writes a duration the way ferry.yaml does: 72h, 5m, 1h30m (not 5m0s).
+func FormatDuration(d time.Duration) string {
 	s := d.String()
 	if strings.HasSuffix(s, "m0s") {
 		s = strings.TrimSuffix(s, "0s")

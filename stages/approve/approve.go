@@ -61,7 +61,7 @@ func (Stage) DryRun(job *pipeline.Job) string {
 		msg += fmt.Sprintf(", %d of group %s", g.Min, g.Name)
 	}
 	if a.Timeout > 0 {
-		msg += ", rejected after " + FormatTimeout(a.Timeout)
+		msg += ", rejected after " + config.FormatDuration(a.Timeout)
 	}
 	return msg
 }
@@ -125,7 +125,7 @@ func (s Stage) Run(ctx context.Context, job *pipeline.Job) error {
 		return pipeline.Permanent(fmt.Errorf("%s rejected %s for run %s: %s", r.Principal, env, job.Run.ID, r.Comment))
 	case !out.Deadline.IsZero() && now.After(out.Deadline):
 		return pipeline.Permanent(fmt.Errorf("approval timed out after %s: %s waited since %s (%s)",
-			FormatTimeout(gate.Timeout), env, out.WaitingSince.UTC().Format(time.RFC3339), strings.Join(result.Missing, "; ")))
+			config.FormatDuration(gate.Timeout), env, out.WaitingSince.UTC().Format(time.RFC3339), strings.Join(result.Missing, "; ")))
 	case result.Passed:
 		out.By = result.By
 		fmt.Fprintf(job.Log, "%s approved by %s\n", env, strings.Join(result.By, ", "))
@@ -261,16 +261,4 @@ func DescribeDecision(d pipeline.ApprovalDecision) string {
 		line += ": " + d.Reason
 	}
 	return line
-}
-
-// FormatTimeout writes a timeout the way ferry.yaml does: 72h, 30m, 1h30m.
-func FormatTimeout(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
 }

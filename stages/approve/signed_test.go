@@ -3,8 +3,6 @@ package approve
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"errors"
 	"strings"
 	"testing"
@@ -12,23 +10,11 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/ferry-ci/ferry/internal/evidencetest"
 	"github.com/ferry-ci/ferry/pipeline"
 	"github.com/ferry-ci/ferry/pipeline/approval"
 	"github.com/ferry-ci/ferry/pipeline/config"
 )
-
-func newKey(t *testing.T) ssh.Signer {
-	t.Helper()
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := ssh.NewSignerFromKey(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
 
 func allowedLine(principal string, s ssh.Signer) string {
 	return principal + " " + strings.TrimSpace(string(ssh.MarshalAuthorizedKey(s.PublicKey())))
@@ -43,7 +29,7 @@ const (
 // properly and some forged by someone who can write to the store but holds no approver's key,
 // under policies with groups, excluded requesters and authors, and a timeout.
 func TestSignedGate(t *testing.T) {
-	alice, bob, carol, mallory := newKey(t), newKey(t), newKey(t), newKey(t)
+	alice, bob, carol, mallory := evidencetest.NewKey(t), evidencetest.NewKey(t), evidencetest.NewKey(t), evidencetest.NewKey(t)
 	allowed, err := approval.ParseAllowedSigners("allowed_signers", []byte(allowedLine("alice@example.com,alice-gh", alice)+"\n"+
 		allowedLine("bob@example.com", bob)+"\n"+allowedLine("carol@example.com", carol)+"\n"))
 	if err != nil {
